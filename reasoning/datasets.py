@@ -1,0 +1,361 @@
+"""Dataset I/O: read an uploaded CSV or Parquet file into a typed table, and store it.
+
+Uploads come from users, so every way a file can be unreadable is a `DatasetError` whose
+message says what is wrong (quoting the parser) instead of a 500. Stored datasets are
+immutable: `root/<id>/data.parquet` plus `root/<id>/meta.json` (a `DatasetInfo`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reasoning.encoding import infer_dtype
+from reasoning.schemas import Column, DatasetInfo
+
+log = logging.getLogger(__name__)
+
+CSV_EXTENSIONS = (".csv",)
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+ACCEPTED_EXTENSIONS = CSV_EXTENSIONS + PARQUET_EXTENSIONS
+PARQUET_MAGIC = b"PAR1"
+MAX_DETAIL = 300
+
+# Text that means "missing" in a CSV cell (pandas' defaults, minus nothing surprising).
+NA_TOKENS = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+     "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+_INT_RE = re.compile(r"[+-]?\d+")
+_BOOL_WORDS = {"true": True, "false": False}
+
+
+class DatasetError(ValueError):
+    """The upload cannot be read; the message is meant for the user."""
+
+
+def _trim(text: object, limit: int = MAX_DETAIL) -> str:
+    """One line of at most `limit` characters, so parser complaints stay readable."""
+    one_line = " ".join(str(text).split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
+
+
+def read_table(filename: str, content: bytes) -> pd.DataFrame:
+    """Parse an upload (CSV or Parquet, chosen by extension) into a typed DataFrame.
+
+    Column dtypes follow the service's vocabulary: int64 (Int64 when values are missing),
+    float64, bool (nullable `boolean` when missing), text (categorical) and datetime64.
+    """
+    suffix = Path(filename or "").suffix.lower()
+    if suffix not in ACCEPTED_EXTENSIONS:
+        shown = repr(suffix) if suffix else "no extension"
+        raise DatasetError(
+            f"file {filename!r} has {shown}; accepted: {', '.join(ACCEPTED_EXTENSIONS)}"
+        )
+    if not content or not content.strip():
+        raise DatasetError(f"file {filename!r} is empty")
+    if suffix in PARQUET_EXTENSIONS:
+        df = _read_parquet(filename, content)
+    else:
+        df = _read_csv(filename, content)
+    if len(df.columns) == 0:
+        raise DatasetError(f"file {filename!r} has no columns")
+    if len(df) == 0:
+        raise DatasetError(f"file {filename!r} has a header but no data rows")
+    return df
+
+
+def _clean_names(filename: str, names: list[Any]) -> list[str]:
+    """Strip surrounding whitespace; blank and duplicate names are errors, not renames."""
+    cleaned = [str(n).strip() for n in names]
+    blank = [i + 1 for i, n in enumerate(cleaned) if not n]
+    if blank:
+        raise DatasetError(
+            f"file {filename!r} has blank column names (column {', '.join(map(str, blank))})"
+        )
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for n in cleaned:
+        if n in seen and n not in dupes:
+            dupes.append(n)
+        seen.add(n)
+    if dupes:
+        raise DatasetError(
+            f"file {filename!r} has duplicate column names: {_trim(', '.join(map(repr, dupes)))}"
+        )
+    return cleaned
+
+
+# ---------------------------------------------------------------------------------- CSV
+
+
+def _read_csv(filename: str, content: bytes) -> pd.DataFrame:
+    if content[:4] == PARQUET_MAGIC:
+        raise DatasetError(
+            f"file {filename!r} is a Parquet file, not CSV; upload it with a .parquet name"
+        )
+    if b"\x00" in content:
+        raise DatasetError(f"file {filename!r} is not CSV text: it contains NUL bytes (binary?)")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"file {filename!r} is not UTF-8 text: {_trim(exc)}") from exc
+    try:
+        # Every cell as text: the header row is read as data so that pandas cannot rename
+        # duplicates ("a.1"), and inference below can tell "1" from "1.0".
+        raw = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise DatasetError(f"file {filename!r} has no CSV content: {_trim(exc)}") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DatasetError(f"file {filename!r} is not valid CSV: {_trim(exc)}") from exc
+    if raw.empty:
+        raise DatasetError(f"file {filename!r} is empty")
+    header = ["" if pd.isna(v) else v for v in raw.iloc[0].tolist()]
+    names = _clean_names(filename, header)
+    body = raw.iloc[1:].reset_index(drop=True)
+    return pd.DataFrame(
+        {name: _infer_text_column(body[col]) for name, col in zip(names, body.columns, strict=True)}
+    )
+
+
+def _infer_text_column(cells: pd.Series) -> pd.Series:
+    """Type one column of CSV text: integer, float, boolean, timestamp, else text."""
+    raw = cells.astype(object)
+    stripped = raw.where(raw.notna(), "").astype(str).str.strip()
+    missing = stripped.isin(NA_TOKENS).to_numpy(dtype=bool)
+    present = stripped[~missing].astype(object)
+    n = len(stripped)
+    if len(present) == 0:
+        return pd.Series(np.full(n, np.nan), dtype="float64")
+    if present.str.fullmatch(_INT_RE.pattern).all():
+        parsed = pd.to_numeric(present, errors="coerce")
+        if pd.api.types.is_integer_dtype(parsed.dtype):
+            if not missing.any():
+                return pd.Series(parsed.to_numpy(), dtype=parsed.dtype)
+            if parsed.dtype == np.int64:
+                out = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+                out[~missing] = parsed.to_numpy()
+                out[missing] = pd.NA
+                return pd.Series(out)
+        # beyond int64 (or mixed with nulls beyond it): fall through to float
+    floats = pd.to_numeric(present, errors="coerce")
+    if pd.api.types.is_numeric_dtype(floats.dtype) and floats.notna().all():
+        out_f = np.full(n, np.nan)
+        out_f[~missing] = floats.to_numpy(dtype="float64")
+        return pd.Series(out_f, dtype="float64")
+    lowered = present.str.lower()
+    if lowered.isin(_BOOL_WORDS).all():
+        flags = (lowered == "true").to_numpy(dtype=bool)
+        if not missing.any():
+            return pd.Series(flags, dtype=bool)
+        out_b = pd.array(np.zeros(n, dtype=bool), dtype="boolean")
+        out_b[~missing] = flags
+        out_b[missing] = pd.NA
+        return pd.Series(out_b)
+    stamps = _parse_timestamps(present.to_numpy())
+    if stamps is not None:
+        full = pd.Series(pd.NaT, index=range(n), dtype=stamps.dtype)
+        full[~missing] = stamps.to_numpy()
+        return full
+    text = raw.reset_index(drop=True)
+    text[missing] = None
+    return text.astype("str")
+
+
+def _parse_timestamps(present: np.ndarray) -> pd.Series | None:
+    """All values ISO-8601 -> datetime64 (mixed UTC offsets become UTC); else None."""
+    if not any(any(c.isdigit() for c in v) for v in present[:20]):
+        return None
+    series = pd.Series(present, dtype=object)
+    for utc in (False, True):
+        try:
+            parsed = pd.to_datetime(series, format="ISO8601", utc=utc)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(parsed.dtype) and parsed.notna().all():
+            return parsed
+    return None
+
+
+# ------------------------------------------------------------------------------ Parquet
+
+
+def _read_parquet(filename: str, content: bytes) -> pd.DataFrame:
+    if len(content) < 8 or content[:4] != PARQUET_MAGIC or content[-4:] != PARQUET_MAGIC:
+        raise DatasetError(
+            f"file {filename!r} is not a Parquet file (it must start and end with 'PAR1')"
+        )
+    try:
+        table = pq.read_table(pa.BufferReader(content))
+        table = _normalise_arrow(filename, table)
+        df = table.to_pandas(types_mapper=_nullable_types)
+    except DatasetError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+        raise DatasetError(f"file {filename!r} is not readable Parquet: {_trim(exc)}") from exc
+    names = _clean_names(filename, list(df.columns))
+    return pd.DataFrame(
+        {name: _numpy_when_complete(df.iloc[:, i]) for i, name in enumerate(names)}
+    )
+
+
+def _normalise_arrow(filename: str, table: pa.Table) -> pa.Table:
+    """Cast Parquet's types onto the service's few and drop pandas' unnamed index columns.
+
+    The file's own schema is trusted (a string column stays text even if it looks like
+    numbers); only types outside the vocabulary are converted.
+    """
+    meta = table.schema.pandas_metadata or {}
+    unnamed_index = {
+        c for c in meta.get("index_columns", [])
+        if isinstance(c, str) and re.fullmatch(r"__index_level_\d+__", c)
+    }
+    names: list[str] = []
+    arrays: list[pa.ChunkedArray] = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if field.name in unnamed_index:
+            continue
+        t = field.type
+        if pa.types.is_dictionary(t):
+            column, t = column.cast(t.value_type), t.value_type
+        if pa.types.is_decimal(t) or pa.types.is_null(t) or pa.types.is_floating(t):
+            column = column.cast(pa.float64())
+        elif pa.types.is_date(t):
+            column = column.cast(pa.timestamp("s"))
+        elif pa.types.is_large_string(t):
+            column = column.cast(pa.string())
+        elif not (
+            pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
+            or pa.types.is_timestamp(t)
+        ):
+            raise DatasetError(
+                f"file {filename!r}: column {field.name!r} has unsupported type {t}; "
+                "use numbers, booleans, strings or timestamps"
+            )
+        names.append(field.name)
+        arrays.append(column)
+    return pa.table(arrays, names=names)
+
+
+def _nullable_types(t: pa.DataType) -> Any:
+    """Read integers and booleans null-aware, so a missing value does not make floats."""
+    if pa.types.is_integer(t):
+        return pd.UInt64Dtype() if t == pa.uint64() else pd.Int64Dtype()
+    if pa.types.is_boolean(t):
+        return pd.BooleanDtype()
+    return None
+
+
+def _numpy_when_complete(s: pd.Series) -> pd.Series:
+    """Nullable Int64/boolean only where values are missing, as the CSV reader does."""
+    if isinstance(s.dtype, pd.Int64Dtype | pd.UInt64Dtype | pd.BooleanDtype) and not s.isna().any():
+        return s.astype({"Int64": "int64", "UInt64": "uint64", "boolean": "bool"}[s.dtype.name])
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("str")
+    return s
+
+
+# -------------------------------------------------------------------------------- store
+
+
+class DatasetStore:
+    """Immutable datasets on disk: `root/<id>/data.parquet` and `root/<id>/meta.json`."""
+
+    DATA = "data.parquet"
+    META = "meta.json"
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, dataset_id: str | uuid.UUID) -> Path:
+        """The dataset's folder; ids are parsed as UUIDs so no path can escape `root`."""
+        try:
+            canonical = dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(
+                str(dataset_id)
+            )
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise KeyError(f"unknown dataset {dataset_id!r}") from exc
+        return self.root / str(canonical)
+
+    def add(self, df: pd.DataFrame, name: str) -> DatasetInfo:
+        """Store `df` and return its description.
+
+        Both files are written into a hidden temporary folder that is renamed into place,
+        so readers see either the whole dataset or nothing, even after a crash.
+        """
+        dataset_id = uuid.uuid4()
+        columns = [Column(name=str(c), dtype=infer_dtype(df[c])) for c in df.columns]
+        info = DatasetInfo(
+            dataset_id=dataset_id,
+            name=name,
+            n_rows=len(df),
+            columns=columns,
+            created_at=datetime.now(UTC),
+        )
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dataset_id}-", dir=self.root))
+        try:
+            df.to_parquet(tmp / self.DATA, index=False)
+            meta = tmp / self.META
+            meta.write_text(info.model_dump_json(indent=2), encoding="utf-8")
+            _fsync(meta)
+            _fsync(tmp / self.DATA)
+            os.rename(tmp, self.root / str(dataset_id))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return info
+
+    def get(self, dataset_id: str | uuid.UUID) -> DatasetInfo:
+        """The dataset's description; KeyError when there is no such dataset."""
+        meta = self._dir(dataset_id) / self.META
+        try:
+            return DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise KeyError(f"unknown dataset {dataset_id}") from exc
+
+    def list(self) -> list[DatasetInfo]:
+        """Every complete dataset, newest first (unfinished or foreign folders are skipped)."""
+        infos: list[DatasetInfo] = []
+        for child in self.root.iterdir():
+            meta = child / self.META
+            if child.name.startswith(".") or not meta.is_file():
+                continue
+            try:
+                infos.append(DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                log.warning("skipping dataset folder %s: %s", child, exc)
+        infos.sort(key=lambda i: i.created_at, reverse=True)
+        return infos
+
+    def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
+        """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""
+        path = self._dir(dataset_id) / self.DATA
+        if not path.is_file():
+            raise KeyError(f"unknown dataset {dataset_id}")
+        return pd.read_parquet(path)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())

@@ -1,0 +1,341 @@
+"""Turn a mixed-type DataFrame into a float64 design matrix, remembering each column's source.
+
+Every family fits on the same kind of matrix, so reasons can always be summed back from design
+columns to the input column they came from (``TableEncoder.groups_``). The encoder never fails on
+what the service will see at predict time: unseen categories, missing values in a column that had
+none, JSON-ish values (ISO strings for timestamps, "true" for booleans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
+
+DTYPES: tuple[str, ...] = ("integer", "float", "boolean", "categorical", "timestamp")
+NUMERIC_MODES: tuple[str, ...] = ("raw", "standard", "spline")
+MISSING_LEVEL = "<missing>"
+"""The category key that stands for a missing value in a categorical column."""
+
+NumericMode = Literal["raw", "standard", "spline"]
+DesignKind = Literal["value", "missing", "spline", "onehot"]
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_DAY = pd.Timedelta(days=1)
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+
+
+@dataclass(frozen=True)
+class Feature:
+    """An input column and its dtype in the project's vocabulary (what model cards show)."""
+
+    name: str
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {list(DTYPES)}")
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form: ``{"name", "dtype"}``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DesignColumn:
+    """One design-matrix column: its name, its input column and how it encodes it.
+
+    ``kind`` is "value" (the number itself, possibly standardized), "missing" (1 where the input
+    was missing), "spline" (one spline basis function) or "onehot" (1 where the input == level).
+    """
+
+    name: str
+    source: str
+    source_index: int
+    dtype: str
+    kind: DesignKind
+    level: str | None = None
+
+
+def infer_dtype(series: pd.Series) -> str:
+    """Map a pandas Series (numpy or nullable dtypes, pandas 3 ``str``) to the dtype vocabulary."""
+    dt = series.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        return "categorical"
+    if ptypes.is_bool_dtype(dt):
+        return "boolean"
+    if ptypes.is_datetime64_any_dtype(dt):
+        return "timestamp"
+    if ptypes.is_integer_dtype(dt):
+        return "integer"
+    if ptypes.is_float_dtype(dt):
+        return "float"
+    if ptypes.is_object_dtype(dt):
+        # Object columns come from JSON rows or hand-built frames: look at the values.
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        return {
+            "boolean": "boolean",
+            "integer": "integer",
+            "floating": "float",
+            "mixed-integer-float": "float",
+            "decimal": "float",
+            "datetime64": "timestamp",
+            "datetime": "timestamp",
+        }.get(inferred, "categorical")
+    return "categorical"
+
+
+def to_float(series: pd.Series, dtype: str) -> np.ndarray:
+    """Numbers for a numeric/boolean/timestamp column: float64 with NaN for missing or unparseable.
+
+    Timestamps become days since the Unix epoch (naive ones are read as UTC); infinities count as
+    missing because neither trees nor imputers accept them.
+    """
+    if dtype == "timestamp":
+        out = _timestamp_days(series)
+    elif dtype == "boolean":
+        out = _boolean_values(series)
+    else:
+        s = series.astype(object) if isinstance(series.dtype, pd.CategoricalDtype) else series
+        if ptypes.is_bool_dtype(s.dtype):
+            s = s.astype("boolean")
+        num = pd.to_numeric(s, errors="coerce")
+        out = pd.Series(num).to_numpy(dtype="float64", na_value=np.nan)
+    out = np.array(out, dtype="float64")
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def category_keys(series: pd.Series) -> np.ndarray:
+    """String keys of a categorical column, ``MISSING_LEVEL`` for missing values.
+
+    Strings make levels survive a JSON round trip (a category 1 sent back as "1" still matches).
+    """
+    missing = series.isna().to_numpy(dtype=bool)
+    values = series.astype(object).to_numpy(dtype=object)
+    return np.array(
+        [MISSING_LEVEL if m else str(v) for v, m in zip(values, missing, strict=True)],
+        dtype=object,
+    )
+
+
+def days_to_timestamp(days: float) -> pd.Timestamp:
+    """Inverse of the timestamp encoding, for rule text and shape grids."""
+    return (_EPOCH + pd.Timedelta(days=float(days))).tz_convert(None)
+
+
+def _timestamp_days(series: pd.Series) -> np.ndarray:
+    if ptypes.is_datetime64_any_dtype(series.dtype):
+        ts = pd.to_datetime(series, utc=True)
+    else:
+        ts = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+        retry = ts.isna().to_numpy() & series.notna().to_numpy()
+        if retry.any():
+            again = pd.to_datetime(series[retry], errors="coerce", utc=True, format="mixed")
+            ts = ts.copy()
+            ts[retry] = again
+    days = (pd.Series(ts) - _EPOCH) / _DAY
+    return days.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _one_boolean(value: Any) -> float:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value) if value in (0, 1) else np.nan
+    text = str(value).strip().lower()
+    return 1.0 if text in _TRUE else 0.0 if text in _FALSE else np.nan
+
+
+def _boolean_values(series: pd.Series) -> np.ndarray:
+    if ptypes.is_bool_dtype(series.dtype):
+        return series.astype("boolean").to_numpy(dtype="float64", na_value=np.nan)
+    return np.array([_one_boolean(v) for v in series.astype(object)], dtype="float64")
+
+
+class _ColumnCodec:
+    """Fitted encoding of one input column into one or more design columns."""
+
+    columns: list[DesignColumn]
+
+    def transform(self, series: pd.Series) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _NumericCodec(_ColumnCodec):
+    """Integer, float, boolean and timestamp columns, in one of the three numeric modes."""
+
+    def __init__(
+        self, feature: Feature, index: int, mode: str, n_knots: int, values: np.ndarray
+    ) -> None:
+        self.feature = feature
+        self.mode = mode
+        observed = values[~np.isnan(values)]
+        if mode == "spline" and (feature.dtype == "boolean" or np.unique(observed).size < 3):
+            # A spline needs a range to spread its knots over; few levels get a straight line.
+            self.mode = "standard"
+        self.add_indicator = self.mode != "raw" and bool(np.isnan(values).any())
+        self.pipeline: Pipeline | None = None
+        name = feature.name
+        if self.mode == "raw":
+            self.columns = [DesignColumn(name, name, index, feature.dtype, "value")]
+            return
+        imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+        if self.mode == "standard":
+            self.pipeline = make_pipeline(imputer, StandardScaler())
+        else:
+            spline = SplineTransformer(
+                n_knots=n_knots,
+                degree=3,
+                knots="uniform",
+                extrapolation="constant",
+                include_bias=False,
+            )
+            self.pipeline = make_pipeline(imputer, spline)
+        self.pipeline.fit(values.reshape(-1, 1))
+        if self.mode == "standard":
+            self.columns = [DesignColumn(name, name, index, feature.dtype, "value")]
+        else:
+            self.columns = [
+                DesignColumn(f"{name}__s{j}", name, index, feature.dtype, "spline")
+                for j in range(self.pipeline[-1].n_features_out_)
+            ]
+        if self.add_indicator:
+            self.columns.append(
+                DesignColumn(f"{name}__missing", name, index, feature.dtype, "missing")
+            )
+
+    def transform(self, series: pd.Series) -> np.ndarray:
+        values = to_float(series, self.feature.dtype)
+        if self.pipeline is None:
+            return values.reshape(-1, 1)
+        parts = [self.pipeline.transform(values.reshape(-1, 1))]
+        if self.add_indicator:
+            parts.append(np.isnan(values).astype("float64").reshape(-1, 1))
+        return np.hstack(parts)
+
+
+class _CategoricalCodec(_ColumnCodec):
+    """One-hot over the training levels; unseen (or rare, past ``max_levels``) levels are zeros."""
+
+    def __init__(self, feature: Feature, index: int, max_levels: int, keys: np.ndarray) -> None:
+        self.feature = feature
+        counts = pd.Series(keys, dtype=object).value_counts(sort=False)
+        # Most frequent first, ties by key, so the kept set does not depend on row order.
+        ranked = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+        self.levels: list[str] = sorted(str(k) for k, _ in ranked[:max_levels])
+        self.onehot = OneHotEncoder(
+            categories=[np.array(self.levels, dtype=object)],
+            handle_unknown="ignore",
+            sparse_output=False,
+            dtype=np.float64,
+        )
+        self.onehot.fit(keys.reshape(-1, 1))
+        name = feature.name
+        self.columns = [
+            DesignColumn(f"{name}={level}", name, index, feature.dtype, "onehot", level)
+            for level in self.levels
+        ]
+
+    def transform(self, series: pd.Series) -> np.ndarray:
+        if not self.levels:
+            return np.zeros((len(series), 0))
+        return self.onehot.transform(category_keys(series).reshape(-1, 1))
+
+
+class TableEncoder:
+    """Fitted map from a DataFrame to a float64 design matrix Z.
+
+    ``numeric`` picks how numeric columns look: "raw" (NaN kept, for trees), "standard"
+    (median-impute, missing indicator if the training column had missing values, standardize) or
+    "spline" (median-impute, indicator, cubic B-spline basis with ``n_knots`` knots, for GAMs).
+    Categoricals are always one-hot with missing as its own level.
+    """
+
+    def __init__(self, numeric: NumericMode = "standard", n_knots: int = 6, max_levels: int = 50):
+        if numeric not in NUMERIC_MODES:
+            raise ValueError(f"numeric must be one of {list(NUMERIC_MODES)}, got {numeric!r}")
+        if int(n_knots) < 2:
+            raise ValueError("n_knots must be at least 2")
+        if int(max_levels) < 1:
+            raise ValueError("max_levels must be at least 1")
+        self.numeric = numeric
+        self.n_knots = int(n_knots)
+        self.max_levels = int(max_levels)
+
+    def fit(self, X: pd.DataFrame, features: Sequence[Feature] | None = None) -> TableEncoder:
+        """Learn per-column encodings; ``features`` defaults to ``infer_dtype`` of each column."""
+        if features is None:
+            features = [Feature(str(c), infer_dtype(X[c])) for c in X.columns]
+        self.features_: list[Feature] = list(features)
+        self.codecs_: list[_ColumnCodec] = []
+        for i, feat in enumerate(self.features_):
+            col = X[feat.name]
+            codec: _ColumnCodec
+            if feat.dtype == "categorical":
+                codec = _CategoricalCodec(feat, i, self.max_levels, category_keys(col))
+            else:
+                values = to_float(col, feat.dtype)
+                codec = _NumericCodec(feat, i, self.numeric, self.n_knots, values)
+            self.codecs_.append(codec)
+        self.design_: list[DesignColumn] = [c for codec in self.codecs_ for c in codec.columns]
+        self.groups_: np.ndarray = np.array([c.source_index for c in self.design_], dtype=np.intp)
+        self.column_names_: list[str] = [c.name for c in self.design_]
+        return self
+
+    @property
+    def n_design(self) -> int:
+        """Number of design columns."""
+        return len(self.design_)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Design matrix (n, n_design); X must hold every fitted column (extra ones are ignored)."""
+        n = len(X)
+        if n == 0:  # sklearn transformers refuse empty input
+            return np.zeros((0, self.n_design))
+        parts = [
+            codec.transform(X[feat.name])
+            for feat, codec in zip(self.features_, self.codecs_, strict=True)
+        ]
+        if not parts:
+            return np.zeros((n, 0))
+        return np.ascontiguousarray(np.hstack(parts), dtype=np.float64)
+
+    def fit_transform(
+        self, X: pd.DataFrame, features: Sequence[Feature] | None = None
+    ) -> np.ndarray:
+        """``fit`` then ``transform``."""
+        return self.fit(X, features).transform(X)
+
+    def transform_column(self, name: str, series: pd.Series) -> np.ndarray:
+        """Encode values of one input column alone: its design block, (len(series), width)."""
+        index = self.feature_index(name)
+        return self.codecs_[index].transform(pd.Series(series).reset_index(drop=True))
+
+    def feature_index(self, name: str) -> int:
+        """Position of an input column."""
+        for i, feat in enumerate(self.features_):
+            if feat.name == name:
+                return i
+        raise KeyError(name)
+
+    def design_indices(self, name: str) -> np.ndarray:
+        """Design-column positions that encode one input column."""
+        return np.flatnonzero(self.groups_ == self.feature_index(name))
+
+    def levels(self, name: str) -> list[str]:
+        """Training levels (keys) of a categorical column, including ``MISSING_LEVEL`` if seen."""
+        codec = self.codecs_[self.feature_index(name)]
+        if not isinstance(codec, _CategoricalCodec):
+            raise ValueError(f"column {name!r} is not categorical")
+        return list(codec.levels)

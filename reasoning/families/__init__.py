@@ -1,0 +1,53 @@
+"""Registry of model families: one module per family, one line here to plug it in."""
+
+from __future__ import annotations
+
+from reasoning.families.base import Family, FittedCore, Task
+from reasoning.families.decision_tree import DecisionTreeFamily
+from reasoning.families.gam import GamFamily
+from reasoning.families.linear import LinearFamily
+from reasoning.families.xgboost import XGBoostFamily
+
+FAMILIES: dict[str, Family] = {}
+"""Every family this server can fit (reasoning ones and, later, same-server black boxes)."""
+
+REASONING_FAMILIES: tuple[str, ...] = ("linear", "gam", "decision_tree", "xgboost")
+"""Families allowed in ``model_types`` of /v1/reasoning/fit."""
+
+
+def register_family(family: Family) -> Family:
+    """Add a family under its name (a later module calls this for itself)."""
+    if family.name in FAMILIES:
+        raise ValueError(f"family {family.name!r} is already registered")
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``; the error lists the valid names (the API shows it as a 422)."""
+    try:
+        return FAMILIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown model family {name!r}; valid families: {sorted(FAMILIES)}"
+        ) from None
+
+
+def is_differentiable(name: str) -> bool:
+    """Whether the family can be a DiffModel (fitted to Jacobians, served at /grads)."""
+    return get_family(name).differentiable
+
+
+for _family in (LinearFamily(), GamFamily(), DecisionTreeFamily(), XGBoostFamily()):
+    register_family(_family)
+
+__all__ = [
+    "FAMILIES",
+    "REASONING_FAMILIES",
+    "Family",
+    "FittedCore",
+    "Task",
+    "get_family",
+    "is_differentiable",
+    "register_family",
+]

@@ -1,0 +1,171 @@
+"""What a model family is: hyperparameter defaults, an encoder, and a fitted core with reasons.
+
+A new family (random_forest, mlp, ...) is one module with a ``Family`` subclass and a
+``FittedCore`` subclass, plus one line in ``reasoning.families.__init__``. Everything around it
+(input columns, classes, JSON, global explanations) lives in ``reasoning.model`` and is shared.
+
+Output convention (all families): ``decision`` gives raw outputs of shape (n, K) with K = 1 for
+regression and K = n_classes for classification. Binary: column 1 is the log-odds m of class 1 and
+column 0 is -m; multiclass: one score per class. ``base_value + contributions(Z).sum(axis=1)``
+equals ``decision(Z)`` to 1e-6.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from reasoning.encoding import DesignColumn, NumericMode, TableEncoder
+
+TaskKind = Literal["regression", "classification"]
+TASK_KINDS: tuple[str, ...] = ("regression", "classification")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the core predicts: a value, or one of ``n_classes`` class indices 0..n_classes-1."""
+
+    kind: TaskKind
+    n_classes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task_kind must be one of {list(TASK_KINDS)}, got {self.kind!r}")
+        if self.kind == "classification" and self.n_classes < 2:
+            raise ValueError("classification needs at least two classes in the training labels")
+
+    @property
+    def n_outputs(self) -> int:
+        """K: 1 for regression, the number of classes for classification."""
+        return 1 if self.kind == "regression" else self.n_classes
+
+    @property
+    def is_binary(self) -> bool:
+        """Binary classification uses one log-odds, mirrored for class 0."""
+        return self.kind == "classification" and self.n_classes == 2
+
+
+def sigmoid(m: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    out = np.empty_like(m, dtype=np.float64)
+    pos = m >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-m[pos]))
+    e = np.exp(m[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, K) logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def mirror_binary(m: np.ndarray) -> np.ndarray:
+    """Class-1 scores (..., ) -> (..., 2) scores [-m, m]: the binary raw-output convention."""
+    return np.stack([-m, m], axis=-1)
+
+
+class FittedCore(ABC):
+    """A fitted model on the design matrix that explains itself additively."""
+
+    task: Task
+    base_value: np.ndarray
+    """(K,) raw output before any column contributes."""
+
+    @abstractmethod
+    def decision(self, Z: np.ndarray) -> np.ndarray:
+        """Raw outputs (n, K)."""
+
+    @abstractmethod
+    def contributions(self, Z: np.ndarray) -> np.ndarray:
+        """Additive contributions per design column (n, d, K), in raw-output space."""
+
+    def proba(self, Z: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, K): sigmoid of the class-1 log-odds, or softmax of the logits."""
+        raw = self.decision(Z)
+        if self.task.is_binary:
+            p1 = sigmoid(raw[:, 1])
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(raw)
+
+    def rules(self, Z: np.ndarray, design: Sequence[DesignColumn]) -> list[str] | None:
+        """Per-row rule text, for families that have one (trees); None otherwise."""
+        return None
+
+
+class Family(ABC):
+    """A model family: its name, defaults, encoding, and how to fit a core."""
+
+    name: ClassVar[str]
+    differentiable: ClassVar[bool]
+    numeric_encoding: ClassVar[NumericMode]
+    defaults: ClassVar[Mapping[str, Any]]
+
+    def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Defaults overlaid with ``params``; unknown names are an error, types follow defaults.
+
+        Tune hands over numpy scalars; casting to the default's type keeps the chosen
+        hyperparameters JSON-safe and makes ``params={}`` always valid.
+        """
+        given = dict(params or {})
+        unknown = sorted(set(given) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameters for family {self.name!r}: {unknown}; "
+                f"valid: {sorted(self.defaults)}"
+            )
+        resolved: dict[str, Any] = {}
+        for key, default in self.defaults.items():
+            value = given.get(key, default)
+            if isinstance(default, bool):
+                resolved[key] = bool(value)
+            elif isinstance(default, int):
+                if float(value) != int(float(value)):
+                    raise ValueError(f"hyperparameter {key!r} must be an integer, got {value!r}")
+                resolved[key] = int(float(value))
+            elif isinstance(default, float):
+                resolved[key] = float(value)
+            else:
+                resolved[key] = value
+        self.validate_params(resolved)
+        return resolved
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        """Reject values the estimator would choke on, with a message naming the parameter."""
+        return None
+
+    def make_encoder(self, params: Mapping[str, Any]) -> TableEncoder:
+        """The (unfitted) encoder this family fits on."""
+        return TableEncoder(numeric=self.numeric_encoding)
+
+    @abstractmethod
+    def fit(
+        self,
+        Z: np.ndarray,
+        y: np.ndarray,
+        task: Task,
+        params: Mapping[str, Any],
+        random_state: int | None,
+    ) -> FittedCore:
+        """Fit on design matrix Z; y is float (regression) or class index 0..K-1."""
+
+
+def require_positive(params: Mapping[str, Any], *names: str) -> None:
+    """Shared check: each named hyperparameter is > 0."""
+    for name in names:
+        if not params[name] > 0:
+            raise ValueError(f"hyperparameter {name!r} must be > 0, got {params[name]!r}")
+
+
+def require_range(params: Mapping[str, Any], name: str, low: float, high: float) -> None:
+    """Shared check: low <= params[name] <= high."""
+    if not low <= params[name] <= high:
+        raise ValueError(
+            f"hyperparameter {name!r} must be in [{low}, {high}], got {params[name]!r}"
+        )

@@ -1,0 +1,397 @@
+"""The ReasoningModel: a scikit-learn estimator over DataFrames that explains every prediction.
+
+It owns what is common to all families: input-column checks, labels and classes, the mapping from
+design columns back to input columns, JSON-safe explanations and the global explanation. The
+family (reasoning.families) owns the fitted core on the design matrix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from reasoning.encoding import (
+    Feature,
+    TableEncoder,
+    days_to_timestamp,
+    infer_dtype,
+    to_float,
+)
+from reasoning.families import Family, FittedCore, Task, get_family
+from reasoning.families.base import TASK_KINDS
+
+_CHUNK_CELLS = 2_000_000  # design cells x outputs per batch in the global explanation
+
+
+class ColumnMismatchError(ValueError):
+    """Input columns differ from the training columns; the service answers 422 with both lists."""
+
+    def __init__(self, missing: Sequence[str], unexpected: Sequence[str]) -> None:
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        parts = []
+        if self.missing:
+            parts.append(f"missing columns: {self.missing}")
+        if self.unexpected:
+            parts.append(f"unexpected columns: {self.unexpected}")
+        super().__init__("; ".join(parts))
+
+
+def json_scalar(value: Any) -> Any:
+    """A cell as JSON: None for any missing marker, ISO strings for times, Python scalars."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic) and not isinstance(value, np.datetime64 | np.timedelta64):
+        value = value.item()
+    if isinstance(value, str | bool):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    return str(value)
+
+
+class ReasoningModel(BaseEstimator):
+    """A tabular model whose outputs are ``base_value`` plus one contribution per input column.
+
+    ``family`` is a registered family name (see ``reasoning.families``), ``task_kind`` is
+    "regression" or "classification", ``params`` the family's hyperparameters (missing ones take
+    the family's defaults). Same data, params and random_state give the same model.
+    """
+
+    def __init__(
+        self,
+        family: str = "gam",
+        task_kind: str = "regression",
+        params: dict[str, Any] | None = None,
+        random_state: int | None = 42,
+    ) -> None:
+        self.family = family
+        self.task_kind = task_kind
+        self.params = params
+        self.random_state = random_state
+
+    # ----- fitting -------------------------------------------------------------------------
+
+    def fit(self, X: pd.DataFrame, y: Any) -> ReasoningModel:
+        """Infer column dtypes, encode, and fit the family's core on (X, y)."""
+        family = get_family(self.family)
+        if self.task_kind not in TASK_KINDS:
+            raise ValueError(f"task_kind must be one of {list(TASK_KINDS)}, got {self.task_kind!r}")
+        X = _as_frame(X)
+        if len(X) == 0 or X.shape[1] == 0:
+            raise ValueError("cannot fit on an empty table (need at least one row and one column)")
+        labels = _label_series(y, len(X))
+        params = family.resolve_params(self.params)
+        features = [Feature(name, infer_dtype(X[name])) for name in X.columns]
+        encoder = family.make_encoder(params).fit(X, features)
+        Z = encoder.transform(X)
+        if self.task_kind == "regression":
+            target = pd.to_numeric(labels, errors="coerce").to_numpy("float64", na_value=np.nan)
+            if not np.isfinite(target).all():
+                raise ValueError("regression labels must be finite numbers")
+            task = Task("regression")
+            if hasattr(self, "classes_"):
+                del self.classes_
+        else:
+            values = _label_values(labels)
+            try:
+                classes = np.unique(values)
+            except TypeError as exc:
+                raise ValueError(f"class labels must be mutually comparable: {exc}") from None
+            task = Task("classification", len(classes))
+            target = np.searchsorted(classes, values)
+            self.classes_: np.ndarray = classes
+        self.core_: FittedCore = family.fit(Z, target, task, params, self.random_state)
+        self.task_: Task = task
+        self.params_: dict[str, Any] = params
+        self.encoder_: TableEncoder = encoder
+        self.features_: list[Feature] = features
+        self.n_features_in_: int = len(features)
+        self.feature_names_in_: np.ndarray = np.array([f.name for f in features], dtype=object)
+        groups = encoder.groups_
+        self._group_matrix = np.zeros((len(groups), len(features)))
+        self._group_matrix[np.arange(len(groups)), groups] = 1.0
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "core_")
+
+    @property
+    def family_(self) -> Family:
+        """The family object (looked up by name, so pickles hold no registry state)."""
+        return get_family(self.family)
+
+    @property
+    def n_outputs_(self) -> int:
+        """K: 1 for regression, the number of classes for classification."""
+        return self.task_.n_outputs
+
+    # ----- inputs --------------------------------------------------------------------------
+
+    def check_columns(self, X: pd.DataFrame) -> pd.DataFrame:
+        """X with exactly the training columns, in training order; else ColumnMismatchError."""
+        self._require_fitted()
+        X = _as_frame(X)
+        names = [f.name for f in self.features_]
+        known = set(names)
+        present = set(X.columns)
+        missing = [n for n in names if n not in present]
+        unexpected = [c for c in X.columns if c not in known]
+        if missing or unexpected:
+            raise ColumnMismatchError(missing, unexpected)
+        return X[names]
+
+    def _design(self, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = self.check_columns(X)
+        return frame, self.encoder_.transform(frame)
+
+    def _require_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise ValueError("this ReasoningModel is not fitted yet; call fit first")
+
+    # ----- outputs -------------------------------------------------------------------------
+
+    def _raw(self, Z: np.ndarray) -> np.ndarray:
+        if len(Z) == 0:
+            return np.zeros((0, self.n_outputs_))
+        return np.asarray(self.core_.decision(Z), dtype=np.float64)
+
+    def _design_contributions(self, Z: np.ndarray) -> np.ndarray:
+        if len(Z) == 0:
+            return np.zeros((0, Z.shape[1], self.n_outputs_))
+        return np.asarray(self.core_.contributions(Z), dtype=np.float64)
+
+    def _to_inputs(self, design_contrib: np.ndarray) -> np.ndarray:
+        """Sum one-hot pieces, spline bases and missing indicators back to input columns."""
+        per_input = np.matmul(design_contrib.transpose(0, 2, 1), self._group_matrix)
+        return np.ascontiguousarray(per_input.transpose(0, 2, 1))
+
+    def _predicted_index(self, raw: np.ndarray) -> np.ndarray:
+        if self.task_.kind == "regression":
+            return np.zeros(len(raw), dtype=np.intp)
+        return np.argmax(raw, axis=1)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw outputs: (n,) values for regression, (n, K) class log-odds / logits otherwise."""
+        _, Z = self._design(X)
+        raw = self._raw(Z)
+        return raw[:, 0] if self.task_.kind == "regression" else raw
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted values, or the class label whose raw output is largest."""
+        _, Z = self._design(X)
+        raw = self._raw(Z)
+        if self.task_.kind == "regression":
+            return raw[:, 0]
+        return self.classes_[self._predicted_index(raw)]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (n, K), columns in ``classes_`` order."""
+        if self.task_.kind != "classification":
+            raise ValueError("predict_proba is only defined for classification models")
+        _, Z = self._design(X)
+        if len(Z) == 0:
+            return np.zeros((0, self.n_outputs_))
+        return np.asarray(self.core_.proba(Z), dtype=np.float64)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(base (K,), contributions (n, n_features, K)) per input column, in raw-output space."""
+        _, Z = self._design(X)
+        base = np.asarray(self.core_.base_value, dtype=np.float64).copy()
+        return base, self._to_inputs(self._design_contributions(Z))
+
+    # ----- explanations --------------------------------------------------------------------
+
+    def explain(self, X: pd.DataFrame, top_k: int | None = 5) -> list[dict[str, Any]]:
+        """Per row: output, base_value and the top_k reasons by |contribution| (None = all).
+
+        For classification the output is the predicted class's raw output (and "class" names
+        it); decision trees add "rule", the row's path as text.
+        """
+        if top_k is not None and (isinstance(top_k, bool) or int(top_k) < 0):
+            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
+        frame, Z = self._design(X)
+        raw = self._raw(Z)
+        pred = self._predicted_index(raw)
+        base = np.asarray(self.core_.base_value, dtype=np.float64)
+        contrib = self._to_inputs(self._design_contributions(Z))
+        names = [f.name for f in self.features_]
+        values = [_column_json(frame[f.name], f.dtype) for f in self.features_]
+        rules = self.core_.rules(Z, self.encoder_.design_) if len(Z) else None
+        limit = None if top_k is None else int(top_k)
+        out: list[dict[str, Any]] = []
+        for i in range(len(Z)):
+            k = int(pred[i])
+            row = contrib[i, :, k]
+            order = np.argsort(-np.abs(row), kind="stable")[:limit]
+            entry: dict[str, Any] = {
+                "output": float(raw[i, k]),
+                "base_value": float(base[k]),
+                "reasons": [
+                    {"column": names[j], "value": values[j][i], "contribution": float(row[j])}
+                    for j in order
+                ],
+            }
+            if self.task_.kind == "classification":
+                entry["class"] = json_scalar(self.classes_[k])
+            if rules is not None:
+                entry["rule"] = rules[i]
+            out.append(entry)
+        return out
+
+    def global_explanation(
+        self, X: pd.DataFrame, max_rows: int = 1000, grid: int = 20
+    ) -> dict[str, Any]:
+        """Importance (mean |contribution| of the predicted class) and a shape curve per column.
+
+        Both come from one contributions pass over up to ``max_rows`` sampled rows, so the cost
+        is that of explaining those rows (TreeSHAP is not cheap enough for more). A shape is the
+        mean contribution of the column among the rows at each x (a dependence curve): one point
+        per level for categoricals and booleans, per distinct value when there are at most
+        ``grid`` of them, else per quantile bin (x = the bin's mean). For additive families
+        (linear, gam) a column's contribution depends on its own value only, so the curve is the
+        model's exact shape function at those x. The curve is in the regression value, the
+        log-odds of ``classes_[1]`` for binary, and the predicted class's score for multiclass
+        (which also gets "classes" and "by_class": one curve per class).
+        """
+        frame, Z = self._design(X)
+        if min(max_rows, grid) < 1:
+            raise ValueError("max_rows and grid must be at least 1")
+        if len(Z) > max_rows:
+            rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
+            rows = np.sort(rng.choice(len(Z), size=max_rows, replace=False))
+            frame, Z = frame.iloc[rows], Z[rows]
+        raw = self._raw(Z)
+        pred = self._predicted_index(raw)
+        contrib = self._to_inputs(self._design_contributions(Z))
+        picked = contrib[np.arange(len(Z)), :, pred]
+        importance = {
+            f.name: float(np.abs(picked[:, j]).mean()) if len(Z) else 0.0
+            for j, f in enumerate(self.features_)
+        }
+        importance = dict(sorted(importance.items(), key=lambda kv: -kv[1]))
+        if self.task_.kind == "regression":
+            curve_values = contrib[:, :, 0]
+        elif self.n_outputs_ == 2:
+            curve_values = contrib[:, :, 1]
+        else:
+            curve_values = picked
+        shapes = {
+            f.name: self._shape(f, frame[f.name], curve_values[:, j], contrib[:, j, :], grid)
+            for j, f in enumerate(self.features_)
+        }
+        return {"importance": importance, "shapes": shapes}
+
+    def _shape(
+        self,
+        feature: Feature,
+        series: pd.Series,
+        curve: np.ndarray,
+        per_class: np.ndarray,
+        grid: int,
+    ) -> dict[str, Any]:
+        """Group the rows by the column's value (or value bin) and average contributions."""
+        if feature.dtype in ("categorical", "boolean"):
+            missing = series.isna().to_numpy(dtype=bool)
+            keys = np.array([None if m else json_scalar(v) for v, m in
+                             zip(series.astype(object), missing, strict=True)], dtype=object)
+            order: list[Any] = sorted({k for k in keys if k is not None}, key=str)
+            groups = [np.flatnonzero(~missing & (keys == k)) for k in order]
+            if missing.any():
+                order.append(None)
+                groups.append(np.flatnonzero(missing))
+            xs: list[Any] = order
+        else:
+            numbers = to_float(series, feature.dtype)
+            present = np.flatnonzero(~np.isnan(numbers))
+            values = numbers[present]
+            distinct = np.unique(values)
+            if distinct.size <= grid:
+                centers = distinct
+                groups = [present[values == v] for v in distinct]
+            else:
+                edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, grid + 1)))
+                bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0,
+                               len(edges) - 2)
+                groups = [present[bins == b] for b in range(len(edges) - 1)]
+                groups = [g for g in groups if g.size]
+                centers = np.array([numbers[g].mean() for g in groups])
+            xs = [self._x_json(feature, c) for c in centers]
+        shape: dict[str, Any] = {
+            "x": xs,
+            "contribution": [float(curve[g].mean()) for g in groups],
+            "count": [int(g.size) for g in groups],
+        }
+        if self.task_.kind == "classification" and self.n_outputs_ > 2:
+            shape["classes"] = [json_scalar(c) for c in self.classes_]
+            shape["by_class"] = [
+                [float(per_class[g, k].mean()) for g in groups] for k in range(self.n_outputs_)
+            ]
+        return shape
+
+    @staticmethod
+    def _x_json(feature: Feature, center: float) -> Any:
+        if feature.dtype == "timestamp":
+            return days_to_timestamp(float(center)).isoformat()
+        if feature.dtype == "integer" and float(center).is_integer():
+            return int(center)
+        return float(center)
+
+
+def _column_json(series: pd.Series, dtype: str) -> list[Any]:
+    """A column's cells as JSON; integer columns read back as floats (from JSON) stay ints."""
+    out = [json_scalar(v) for v in series.astype(object)]
+    if dtype == "integer":
+        out = [int(v) if isinstance(v, float) and v.is_integer() else v for v in out]
+    return out
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    """A DataFrame with string column names, no duplicates."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(X).__name__}")
+    names = [str(c) for c in X.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate column names: {dupes}")
+    if list(X.columns) != names:
+        X = X.set_axis(names, axis=1)
+    return X
+
+
+def _label_series(y: Any, n_rows: int) -> pd.Series:
+    labels = y.reset_index(drop=True) if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
+    if labels.ndim != 1 or len(labels) != n_rows:
+        raise ValueError(f"y must be one label per row: got {len(labels)} labels for {n_rows} rows")
+    if labels.isna().any():
+        raise ValueError(f"y has {int(labels.isna().sum())} missing labels; drop those rows first")
+    return labels
+
+
+def _label_values(labels: pd.Series) -> np.ndarray:
+    """Labels as a numpy array that keeps their type (bool, int, float or str)."""
+    dtype = labels.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return labels.to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(dtype):
+        return labels.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(dtype):
+        return labels.to_numpy(dtype=np.float64)
+    return labels.astype(object).to_numpy(dtype=object)

@@ -1,0 +1,101 @@
+"""Scoring requests: JSON rows in, predictions with reasons out.
+
+JSON carries no dtypes, so rows are coerced to the dtypes the model was trained on;
+a value that does not fit its column is an error naming the column and the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reasoning.schemas import Column, PredictRequest, PredictResponse, RowExplanation
+
+
+class RowsError(ValueError):
+    """The rows do not match the model's columns; the message names the problem."""
+
+
+_BOOLEAN_TEXT = {"true": True, "false": False}
+
+
+def _boolean(value: Any) -> bool | None:
+    """JSON booleans, 0/1 and "true"/"false" (any case); None for anything else."""
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _BOOLEAN_TEXT.get(value.strip().lower())
+    return None
+
+
+def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
+    try:
+        if dtype in ("integer", "float"):
+            return pd.to_numeric(values, errors="raise")
+        if dtype == "boolean":
+            mapped = values.map(_boolean)
+            bad = values.notna() & mapped.isna()
+            if bad.any():
+                raise ValueError(f"{values[bad].iloc[0]!r} is not a boolean")
+            return mapped.astype("boolean")
+        if dtype == "timestamp":
+            parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+            return parsed.dt.tz_localize(None)
+        return values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    except (ValueError, TypeError) as err:
+        raise RowsError(f"column {name!r} ({dtype}): {err}") from None
+
+
+def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
+    """The request's rows as a frame with exactly the model's columns, in its dtypes."""
+    if request.dataframe_split is not None:
+        split = request.dataframe_split
+        if len(set(split.columns)) != len(split.columns):
+            raise RowsError("dataframe_split.columns has duplicate names")
+        bad = [i for i, row in enumerate(split.data) if len(row) != len(split.columns)]
+        if bad:
+            raise RowsError(
+                f"dataframe_split.data row {bad[0]} has {len(split.data[bad[0]])} values "
+                f"for {len(split.columns)} columns"
+            )
+        frame = pd.DataFrame(split.data, columns=split.columns, dtype=object)
+    else:
+        frame = pd.DataFrame.from_records(request.dataframe_records or [])
+        frame = frame.astype(object)
+    if len(frame) == 0:
+        raise RowsError("no rows to score")
+    expected = [f.name for f in features]
+    missing = [c for c in expected if c not in frame.columns]
+    unexpected = [c for c in frame.columns if c not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing columns: {', '.join(map(str, missing))}")
+        if unexpected:
+            parts.append(f"unexpected columns: {', '.join(map(str, unexpected))}")
+        raise RowsError("; ".join(parts))
+    frame = frame.where(pd.notna(frame), None)
+    return pd.DataFrame({f.name: _coerce(f.name, f.dtype, frame[f.name]) for f in features})
+
+
+def _json(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def predict_response(
+    model: Any, model_id: str, frame: pd.DataFrame, top_k: int | None
+) -> PredictResponse:
+    """Predictions, class probabilities, and per-row reasons that sum to the output."""
+    explanations = [RowExplanation(**e) for e in model.explain(frame, top_k=top_k)]
+    predictions = [_json(p) for p in model.predict(frame)]
+    if model.task_kind == "classification":
+        return PredictResponse(
+            model_id=model_id,
+            predictions=predictions,
+            classes=[_json(c) for c in model.classes_],
+            probabilities=model.predict_proba(frame).tolist(),
+            explanations=explanations,
+        )
+    return PredictResponse(model_id=model_id, predictions=predictions, explanations=explanations)

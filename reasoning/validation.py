@@ -1,0 +1,64 @@
+"""Submit-time checks that need the dataset's schema or the model registry.
+
+Pydantic checks the request's own shape; these checks look at what the request refers
+to, so that a wrong column or value is a 422 at submit rather than a failed job later.
+Each problem is `{"loc": [...], "msg": ...}` with FastAPI's `body` prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reasoning.filters import check_filter
+from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+
+NUMERIC_LABEL_DTYPES = frozenset({"integer", "float", "boolean"})
+CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
+
+
+def _columns(dtypes: dict[str, str], limit: int = 20) -> str:
+    names = list(dtypes)
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_fit_request(
+    request: ReasoningFitRequest | ModelFitRequest,
+    dtypes: dict[str, str],
+    find_model: Callable[[str], ModelCard | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every problem the request has against this dataset (empty when it can run)."""
+    errors: list[dict[str, Any]] = []
+    if request.task is not None:
+        label = request.task.label_column
+        loc = ["body", "task", "label_column"]
+        dtype = dtypes.get(label)
+        if dtype is None:
+            errors.append(
+                {"loc": loc, "msg": f"column {label!r} is not in the dataset; "
+                 f"columns: {_columns(dtypes)}"}
+            )
+        elif request.task.task_kind == "regression" and dtype not in NUMERIC_LABEL_DTYPES:
+            errors.append(
+                {"loc": loc, "msg": f"regression needs a numeric label; column {label!r} "
+                 f"is {dtype}"}
+            )
+        elif request.task.task_kind == "classification" and dtype not in CLASS_LABEL_DTYPES:
+            errors.append(
+                {"loc": loc, "msg": f"classification needs a class label (integer, boolean or "
+                 f"categorical); column {label!r} is {dtype}"}
+            )
+        elif len(dtypes) < 2:
+            errors.append({"loc": loc, "msg": "the dataset has no column besides the label"})
+    if request.filter is not None:
+        errors += [
+            {**e, "loc": ["body", *e["loc"]]} for e in check_filter(request.filter, dtypes)
+        ]
+    teacher_id = getattr(request, "teacher_model_id", None)
+    if teacher_id is not None and find_model is not None and find_model(str(teacher_id)) is None:
+        errors.append(
+            {"loc": ["body", "teacher_model_id"],
+             "msg": f"model {teacher_id} does not exist or is not completed"}
+        )
+    return errors

@@ -1,0 +1,1 @@
+"""The Ray Serve application: REST routes, settings, start-up and the CLI."""

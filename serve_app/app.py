@@ -1,0 +1,206 @@
+"""The Serve application: a FastAPI ingress composed with a model-predictor deployment.
+
+Every operation is a plain method of `ReasoningIngress` that takes and returns the
+pydantic models of reasoning.schemas; the FastAPI routes are those same methods, so
+REST clients and Python callers holding `serve.get_app_handle("reasoning")` get the
+same behaviour. The ingress only validates and forwards: jobs belong to the
+JobManager actor and scoring to the ModelPredictor deployment.
+"""
+
+from functools import lru_cache
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import FastAPI, File, Form, UploadFile
+from ray import serve
+from ray.exceptions import RayTaskError
+from ray.serve.handle import DeploymentHandle
+from starlette.concurrency import run_in_threadpool
+
+from actors.job_manager import job_manager
+from reasoning.datasets import DatasetError, DatasetStore, read_table
+from reasoning.home import Home
+from reasoning.predict import RowsError, predict_response, rows_frame
+from reasoning.registry import ModelRegistry
+from reasoning.schemas import (
+    DatasetInfo,
+    DatasetList,
+    FitAccepted,
+    Health,
+    Job,
+    JobList,
+    JobStatus,
+    ModelCard,
+    ModelList,
+    PredictRequest,
+    PredictResponse,
+    ReasoningFitRequest,
+)
+from reasoning.validation import check_fit_request
+from serve_app import problems
+from serve_app.problems import PROBLEM_RESPONSES, Problem
+from serve_app.settings import Settings
+
+api = FastAPI(
+    title="Reasoning service",
+    version="1",
+    description="Fits ReasoningModels: tabular models that explain every prediction.",
+    responses=PROBLEM_RESPONSES,
+)
+problems.install(api)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0})
+class ModelPredictor:
+    """Scores rows with stored models, keeping recently used ones loaded."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        config = Settings(**settings)
+        self.registry = ModelRegistry(Home.at(config.home).models)
+        self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
+
+    def predict(self, model_id: str, request: PredictRequest) -> PredictResponse:
+        try:
+            card = self.registry.card(model_id)
+        except KeyError:
+            raise Problem(404, f"model {model_id} not found") from None
+        try:
+            frame = rows_frame(request, card.features)
+        except RowsError as err:
+            raise problems.invalid(["body"], str(err)) from None
+        return predict_response(self._load(model_id), model_id, frame, request.top_k)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
+@serve.ingress(api)
+class ReasoningIngress:
+    """REST routes and Python-callable methods of API v1."""
+
+    def __init__(self, settings: dict[str, Any], predictor: DeploymentHandle) -> None:
+        self.settings = Settings(**settings)
+        home = Home.at(self.settings.home)
+        self.datasets = DatasetStore(home.datasets)
+        self.models = ModelRegistry(home.models)
+        self.jobs = job_manager(str(home.root), self.settings.max_running_jobs)
+        self.predictor = predictor
+
+    @api.get("/healthz", tags=["service"])
+    async def healthz(self) -> Health:
+        return Health()
+
+    # -- datasets ----------------------------------------------------------------------
+
+    async def register_dataset(
+        self, content: bytes, filename: str, name: str | None = None
+    ) -> DatasetInfo:
+        """Parse, infer the schema, and store a CSV or Parquet file as a dataset."""
+        limit = self.settings.max_upload_bytes
+        if len(content) > limit:
+            raise Problem(413, f"file is {len(content):,} bytes; the limit is {limit:,}")
+        try:
+            frame = await run_in_threadpool(read_table, filename, content)
+        except DatasetError as err:
+            raise problems.invalid(["body", "file"], str(err)) from None
+        return await run_in_threadpool(self.datasets.add, frame, name or filename)
+
+    @api.post("/v1/datasets", status_code=201, tags=["datasets"])
+    async def upload_dataset(
+        self,
+        file: Annotated[UploadFile, File(description="A CSV or Parquet file")],
+        name: Annotated[str | None, Form()] = None,
+    ) -> DatasetInfo:
+        limit = self.settings.max_upload_bytes
+        content = await file.read(limit + 1)
+        if len(content) > limit:
+            raise Problem(413, f"file is larger than the limit of {limit:,} bytes")
+        return await self.register_dataset(content, file.filename or "upload", name)
+
+    @api.get("/v1/datasets", tags=["datasets"])
+    async def list_datasets(self) -> DatasetList:
+        return DatasetList(datasets=await run_in_threadpool(self.datasets.list))
+
+    @api.get("/v1/datasets/{dataset_id}", tags=["datasets"])
+    async def get_dataset(self, dataset_id: UUID) -> DatasetInfo:
+        try:
+            return self.datasets.get(str(dataset_id))
+        except KeyError:
+            raise Problem(404, f"dataset {dataset_id} not found") from None
+
+    # -- fits and jobs -----------------------------------------------------------------
+
+    @api.post("/v1/reasoning/fit", status_code=202, tags=["reasoning"])
+    async def reasoning_fit(self, request: ReasoningFitRequest) -> FitAccepted:
+        """Validate everything that can be checked now, then hand the job to the JobManager."""
+        try:
+            dataset = self.datasets.get(str(request.dataset_id))
+        except KeyError:
+            raise Problem(404, f"dataset {request.dataset_id} not found") from None
+        errors = check_fit_request(request, dataset.dtypes(), self._completed_model)
+        if errors:
+            raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
+        if request.has_teacher:
+            raise Problem(501, "distillation from a teacher is not available in this version")
+        job = await self.jobs.submit.remote(
+            str(uuid4()), "reasoning_fit", request.model_dump(mode="json")
+        )
+        return FitAccepted(
+            job_id=job.job_id,
+            status=job.status,
+            message=f"accepted: {request.family_names()[0]} fit with "
+            f"{request.n_hyperopt_steps} trials",
+            dataset_id=job.dataset_id,
+        )
+
+    def _completed_model(self, model_id: str) -> ModelCard | None:
+        try:
+            return self.models.card(model_id)
+        except KeyError:
+            return None
+
+    @api.get("/v1/jobs/{job_id}", tags=["jobs"])
+    async def get_job(self, job_id: UUID) -> Job:
+        job = await self.jobs.get.remote(str(job_id))
+        if job is None:
+            raise Problem(404, f"job {job_id} not found")
+        return job
+
+    @api.get("/v1/jobs", tags=["jobs"])
+    async def list_jobs(self, limit: int = 100, status: JobStatus | None = None) -> JobList:
+        return JobList(jobs=await self.jobs.list.remote(max(1, min(limit, 1000)), status))
+
+    @api.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
+    async def cancel_job(self, job_id: UUID) -> Job:
+        job = await self.get_job(job_id)
+        if job.status in ("completed", "failed"):
+            raise Problem(409, f"job {job_id} is already {job.status}")
+        return await self.jobs.cancel.remote(str(job_id))
+
+    # -- models ------------------------------------------------------------------------
+
+    @api.get("/v1/models", tags=["models"])
+    async def list_models(self) -> ModelList:
+        return ModelList(models=await run_in_threadpool(self.models.list))
+
+    @api.get("/v1/models/{model_id}", tags=["models"])
+    async def get_model(self, model_id: UUID) -> ModelCard:
+        card = self._completed_model(str(model_id))
+        if card is None:
+            raise Problem(404, f"model {model_id} not found")
+        return card
+
+    @api.post("/v1/models/{model_id}/predict", tags=["models"])
+    async def predict(self, model_id: UUID, request: PredictRequest) -> PredictResponse:
+        try:
+            return await self.predictor.predict.remote(str(model_id), request)
+        except RayTaskError as err:
+            # Re-raise the predictor's own Problem so it keeps its status and fields.
+            if isinstance(err.cause, Problem):
+                raise err.cause from None
+            raise
+
+
+def build_app(args: dict[str, Any] | None = None) -> serve.Application:
+    """Serve's application builder (`serve run serve_app.app:build_app home=...`)."""
+    settings = Settings(**(args or {})).model_dump(mode="json")
+    return ReasoningIngress.bind(settings, ModelPredictor.bind(settings))
+

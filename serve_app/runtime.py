@@ -1,0 +1,62 @@
+"""Starting and stopping the service: Ray (local or a cluster), Serve, and the app."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from reasoning.home import Home
+from serve_app.settings import APP_NAME, Settings
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def start(settings: Settings) -> dict[str, Any]:
+    """Connect to (or start) Ray, start Serve on host:port, deploy the app and wait for it.
+
+    Returns what it wrote to the home's service.json: the URL and the Ray address that
+    Python callers pass to `ray.init` to reach the app's handles.
+    """
+    import ray
+    from ray import serve
+
+    from actors import NAMESPACE
+    from serve_app.app import build_app
+
+    home = Home.at(settings.home)
+    settings = settings.model_copy(update={"home": str(home.root)})
+    ray.init(
+        address=settings.address,
+        namespace=NAMESPACE,
+        include_dashboard=False,
+        logging_level="WARNING",
+    )
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(
+        build_app(settings.model_dump(mode="json")),
+        name=APP_NAME,
+        route_prefix="/",
+        blocking=False,
+    )
+    info = {
+        "url": f"http://{settings.host}:{settings.port}",
+        "ray_address": ray.get_runtime_context().gcs_address,
+        "namespace": NAMESPACE,
+        "app": APP_NAME,
+        "pid": os.getpid(),
+    }
+    home.service_file.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def stop(settings: Settings) -> None:
+    """Stop Serve and, for a local Ray this process started, Ray itself."""
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+        Home.at(settings.home).service_file.unlink(missing_ok=True)

@@ -1,0 +1,45 @@
+"""One real service on loopback for the whole test session (Ray + Serve start once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from reasoning.synthetic import houses
+from tests.integration.service import Service, upload
+
+UPLOAD_LIMIT = 2_000_000
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = Service(
+        tmp_path_factory.mktemp("home"), REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT)
+    ).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def client(service: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def houses_dataset(client: httpx.Client) -> dict:
+    """The housing table (every dtype, missing values) registered once."""
+    return upload(client, houses(600, seed=1), "houses")
+
+
+@pytest.fixture(scope="session")
+def ray_driver(service: Service) -> Iterator[None]:
+    """This test process joined to the service's Ray cluster, as a Python caller would."""
+    import ray
+
+    ray.init(address=service.info["ray_address"], namespace=service.info["namespace"],
+             logging_level="WARNING")
+    yield
+    ray.shutdown()

@@ -1,0 +1,71 @@
+"""Jobs under cancel, load and the JobManager's death, on the real service."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.integration.service import wait_for, wait_job
+
+SLOW_FIT = {
+    "task": {"task_kind": "regression", "label_column": "price"},
+    "model_types": ["xgboost"],
+    "n_hyperopt_steps": 10,
+}
+
+
+def _submit(client: httpx.Client, dataset: dict, **extra) -> str:
+    body = {"dataset_id": dataset["dataset_id"], **SLOW_FIT, **extra}
+    response = client.post("/v1/reasoning/fit", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
+
+
+def _training(job: dict) -> bool:
+    return job["status"] == "running" and job["stage"] == "train"
+
+
+def test_cancel_stops_a_running_job(client, houses_dataset):
+    job_id = _submit(client, houses_dataset)
+    wait_for(client, job_id, _training)
+    response = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200, response.text
+    job = wait_job(client, job_id)
+    assert job["status"] == "failed" and "cancel" in job["message"]
+    assert job["model_id"] is None
+    # Terminal states never change, whatever the pipeline does next.
+    assert wait_job(client, job_id)["status"] == "failed"
+
+
+def test_health_is_answered_while_a_fit_runs(client, houses_dataset):
+    job_id = _submit(client, houses_dataset)
+    wait_for(client, job_id, _training)
+    answers = []
+    while client.get(f"/v1/jobs/{job_id}").json()["status"] not in ("completed", "failed"):
+        # A blocked event loop would show as a timeout here.
+        answers.append(httpx.get(f"{client.base_url}healthz", timeout=5).status_code)
+    assert answers and set(answers) == {200}
+    assert wait_job(client, job_id)["status"] == "completed"
+
+
+def test_job_survives_the_death_of_the_job_manager(client, houses_dataset, ray_driver):
+    import ray
+
+    from actors import JOB_MANAGER_NAME, NAMESPACE
+
+    job_id = _submit(client, houses_dataset, random_state=7)
+    wait_for(client, job_id, _training)
+    ray.kill(ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE), no_restart=False)
+    job = wait_job(client, job_id)
+    assert job["status"] == "completed", job
+    assert job["attempts"] >= 2
+    assert client.get(f"/v1/models/{job['model_id']}").status_code == 200
+
+
+def test_jobs_list_shows_submitted_jobs(client, houses_dataset):
+    job_id = _submit(client, houses_dataset, n_hyperopt_steps=1, model_types=["linear"])
+    listed = client.get("/v1/jobs").json()["jobs"]
+    assert job_id in {j["job_id"] for j in listed}
+    assert wait_job(client, job_id)["status"] == "completed"
+    completed = client.get("/v1/jobs", params={"status": "completed"}).json()["jobs"]
+    assert job_id in {j["job_id"] for j in completed}
+    assert {j["status"] for j in completed} == {"completed"}

@@ -1,0 +1,334 @@
+"""ReasoningModel: the estimator API, input checks, explanations, determinism and pickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from reasoning.families import REASONING_FAMILIES
+from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar
+from tests.unit.test_families import FAST_PARAMS, make_task, mixed_frame
+
+COLUMNS = ["age", "income", "member", "color", "signup"]
+
+
+def _fit(
+    family: str, task: str = "regression", n: int = 240, **params: float
+) -> tuple[ReasoningModel, pd.DataFrame, np.ndarray]:
+    X, y, kind = make_task(task, n=n)
+    model = ReasoningModel(family, kind, {**FAST_PARAMS[family], **params}, random_state=3)
+    return model.fit(X, y), X, y
+
+
+@pytest.mark.parametrize("family", REASONING_FAMILIES)
+def test_fitting_is_deterministic(family: str) -> None:
+    extra = {"subsample": 0.7, "colsample_bytree": 0.7} if family == "xgboost" else {}
+    a, X, _ = _fit(family, "binary", **extra)
+    b, _, _ = _fit(family, "binary", **extra)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+    np.testing.assert_array_equal(a.contributions(X)[1], b.contributions(X)[1])
+
+
+@pytest.mark.parametrize("family", REASONING_FAMILIES)
+def test_pickle_round_trip(family: str) -> None:
+    model, X, _ = _fit(family, "multiclass")
+    back = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.explain(X.head(5)) == model.explain(X.head(5))
+
+
+@pytest.mark.parametrize("family", REASONING_FAMILIES)
+def test_unseen_category_and_missing_only_at_predict_time(family: str) -> None:
+    X, signal = mixed_frame(240)
+    complete = X.copy()
+    for col in ["income", "age", "member", "signup", "color"]:  # no missing anywhere in training
+        complete[col] = complete[col].fillna(complete[col].dropna().iloc[0])
+    model = ReasoningModel(family, "regression", FAST_PARAMS[family]).fit(complete, signal)
+    rows = pd.DataFrame(
+        {
+            "age": pd.array([None, 30], dtype="Int64"),
+            "income": [np.nan, 55.0],
+            "member": pd.array([None, True], dtype="boolean"),
+            "color": pd.Series(["purple", None], dtype="str"),
+            "signup": pd.to_datetime([None, "2030-01-01"]),
+        }
+    )
+    pred = model.predict(rows)
+    assert np.isfinite(pred).all()
+    explained = model.explain(rows, top_k=None)
+    for row, out in zip(explained, pred, strict=True):
+        assert row["output"] == pytest.approx(out, abs=1e-9)
+        total = row["base_value"] + sum(r["contribution"] for r in row["reasons"])
+        assert total == pytest.approx(out, abs=1e-6)
+    first = {r["column"]: r["value"] for r in explained[0]["reasons"]}
+    assert first == {"age": None, "income": None, "member": None, "color": "purple", "signup": None}
+
+
+def test_check_columns_names_missing_and_unexpected() -> None:
+    model, X, _ = _fit("linear")
+    bad = X.drop(columns=["age", "color"]).assign(zip_code=1, extra=2)
+    with pytest.raises(ColumnMismatchError) as err:
+        model.predict(bad)
+    assert err.value.missing == ["age", "color"]
+    assert err.value.unexpected == ["zip_code", "extra"]
+    assert "age" in str(err.value) and "zip_code" in str(err.value)
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(ValueError, match="unexpected columns: \\['label'\\]"):
+        model.explain(X.assign(label=1.0))
+
+
+def test_column_order_does_not_matter() -> None:
+    model, X, _ = _fit("gam")
+    shuffled = X[list(reversed(X.columns))]
+    np.testing.assert_array_equal(model.predict(shuffled), model.predict(X))
+
+
+def test_top_k() -> None:
+    model, X, _ = _fit("xgboost")
+    rows = X.head(4)
+    all_reasons = model.explain(rows, top_k=None)
+    for full, two in zip(all_reasons, model.explain(rows, top_k=2), strict=True):
+        sizes = [abs(r["contribution"]) for r in full["reasons"]]
+        assert sizes == sorted(sizes, reverse=True)
+        assert sorted(r["column"] for r in full["reasons"]) == sorted(COLUMNS)
+        assert two["reasons"] == full["reasons"][:2]
+    assert len(model.explain(rows)[0]["reasons"]) == 5
+    assert model.explain(rows, top_k=0)[0]["reasons"] == []
+    assert len(model.explain(rows, top_k=50)[0]["reasons"]) == 5
+    with pytest.raises(ValueError, match="top_k"):
+        model.explain(rows, top_k=-1)
+
+
+def test_explain_values_are_json_safe() -> None:
+    model, X, _ = _fit("linear", "binary")
+    rows = model.explain(X, top_k=None)
+    json.dumps(rows, allow_nan=False)
+    by_col = {r["column"]: r["value"] for r in rows[0]["reasons"]}
+    assert type(by_col["age"]) is int and type(by_col["income"]) is float
+    assert type(by_col["member"]) is bool and type(by_col["color"]) is str
+    assert by_col["signup"] == X["signup"].iloc[0].isoformat()
+    assert rows[0]["class"] in ("no", "yes")
+    missing_ages = np.flatnonzero(X["age"].isna().to_numpy())
+    assert {r["column"]: r["value"] for r in rows[missing_ages[0]]["reasons"]}["age"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.int64(3), 3),
+        (np.float32(1.5), 1.5),
+        (np.bool_(True), True),
+        (pd.NA, None),
+        (pd.NaT, None),
+        (np.nan, None),
+        (float("inf"), None),
+        (pd.Timestamp("2021-02-03 04:05"), "2021-02-03T04:05:00"),
+        (np.datetime64("2021-02-03"), "2021-02-03T00:00:00"),
+        ("x", "x"),
+    ],
+)
+def test_json_scalar(value: object, expected: object) -> None:
+    assert json_scalar(value) == expected
+
+
+def test_output_shapes_and_labels() -> None:
+    reg, X, _ = _fit("linear")
+    assert reg.decision_function(X).shape == (len(X),)
+    base, contrib = reg.contributions(X)
+    assert base.shape == (1,) and contrib.shape == (len(X), 5, 1)
+    assert reg.predict(X.iloc[:0]).shape == (0,)
+    assert reg.n_features_in_ == 5 and list(reg.feature_names_in_) == COLUMNS
+    assert [(f.name, f.dtype) for f in reg.features_] == [
+        ("age", "integer"),
+        ("income", "float"),
+        ("member", "boolean"),
+        ("color", "categorical"),
+        ("signup", "timestamp"),
+    ]
+    with pytest.raises(ValueError, match="classification"):
+        reg.predict_proba(X)
+    clf, Xc, y = _fit("decision_tree", "multiclass")
+    assert list(clf.classes_) == [1, 2, 3]
+    assert clf.decision_function(Xc).shape == (len(Xc), 3)
+    assert clf.contributions(Xc)[1].shape == (len(Xc), 5, 3)
+    assert set(clf.predict(Xc)) <= {1, 2, 3}
+
+
+def test_boolean_labels_keep_their_type() -> None:
+    X, signal = mixed_frame(200)
+    y = pd.Series(signal > 0, dtype="boolean")
+    model = ReasoningModel("linear", "classification").fit(X, y)
+    assert model.classes_.tolist() == [False, True]
+    assert model.predict(X).dtype == bool
+    row = model.explain(X.head(1))[0]
+    assert type(row["class"]) is bool
+
+
+def test_fit_errors() -> None:
+    X, signal = mixed_frame(60)
+    with pytest.raises(ValueError, match="valid families"):
+        ReasoningModel("forest").fit(X, signal)
+    with pytest.raises(ValueError, match="task_kind"):
+        ReasoningModel("linear", "ranking").fit(X, signal)
+    with pytest.raises(ValueError, match="missing labels"):
+        ReasoningModel("linear").fit(X, np.where(signal > 0, np.nan, signal))
+    with pytest.raises(ValueError, match="at least two classes"):
+        ReasoningModel("linear", "classification").fit(X, np.ones(60))
+    with pytest.raises(ValueError, match="unknown hyperparameters"):
+        ReasoningModel("gam", params={"depth": 3}).fit(X, signal)
+    with pytest.raises(ValueError, match="not fitted"):
+        ReasoningModel().predict(X)
+
+
+def test_sklearn_api() -> None:
+    model = ReasoningModel("gam", "regression", {"alpha": 2.0}, random_state=7)
+    assert model.get_params() == {
+        "family": "gam",
+        "task_kind": "regression",
+        "params": {"alpha": 2.0},
+        "random_state": 7,
+    }
+    twin = clone(model)
+    X, y, _ = make_task("regression", n=120)
+    assert twin.fit(X, y).params_ == {"alpha": 2.0, "n_knots": 6}
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_global_explanation(task: str) -> None:
+    model, X, _ = _fit("xgboost", task)
+    g = model.global_explanation(X, max_rows=100, grid=5)
+    json.dumps(g, allow_nan=False)
+    assert set(g) == {"importance", "shapes"}
+    assert set(g["importance"]) == set(COLUMNS) == set(g["shapes"])
+    assert all(v >= 0 for v in g["importance"].values())
+    assert list(g["importance"])[0] == "age"  # the strongest signal
+    for shape in g["shapes"].values():
+        assert len(shape["x"]) == len(shape["contribution"]) == len(shape["count"]) > 0
+        assert sum(shape["count"]) <= 100
+        if task == "multiclass":
+            assert shape["classes"] == [1, 2, 3]
+            assert [len(c) for c in shape["by_class"]] == [len(shape["x"])] * 3
+    assert g["shapes"]["color"]["x"] == ["blue", "green", "red", None]
+    assert sum(g["shapes"]["color"]["count"]) == 100
+    assert g["shapes"]["member"]["x"] == [False, True, None]
+    assert all(isinstance(v, str) for v in g["shapes"]["signup"]["x"])
+    ages = g["shapes"]["age"]["x"]
+    assert len(ages) <= 5 and ages == sorted(ages)
+
+
+def test_gam_shape_is_its_additive_term() -> None:
+    model, X, _ = _fit("gam")
+    # With a grid wider than the distinct values, every value is its own point.
+    g = model.global_explanation(X, grid=100_000)
+    shape = g["shapes"]["income"]
+    probe = X.head(len(shape["x"])).copy()
+    probe["income"] = shape["x"]
+    _, contrib = model.contributions(probe)
+    np.testing.assert_allclose(contrib[:, 1, 0], shape["contribution"], atol=1e-9)
+    # Increasing in income, as the signal is.
+    assert shape["contribution"][-1] > shape["contribution"][0]
+
+
+def _step_frame() -> tuple[pd.DataFrame, np.ndarray]:
+    n = 400
+    rng = np.random.default_rng(5)
+    age = np.arange(n) % 60 + 20
+    color = rng.choice(["red", "green", "blue"], n)
+    signup = pd.Timestamp("2020-06-01") + pd.to_timedelta(np.arange(n), unit="D")
+    member = rng.random(n) < 0.5
+    X = pd.DataFrame(
+        {
+            "age": pd.array(age, dtype="Int64"),
+            "color": pd.Series(color, dtype="str"),
+            "signup": signup,
+            "member": member,
+        }
+    )
+    y = 10.0 * (age > 40) + 5.0 * (color == "red")
+    return X, y
+
+
+def test_tree_rule_text() -> None:
+    X, y = _step_frame()
+    model = ReasoningModel("decision_tree", params={"max_depth": 2, "min_samples_leaf": 1})
+    model.fit(X, y)
+    rows = pd.DataFrame(
+        {
+            "age": pd.array([50, 30, None], dtype="Int64"),
+            "color": ["red", "blue", "red"],
+            "signup": pd.to_datetime(["2021-01-01"] * 3),
+            "member": [True, False, True],
+        }
+    )
+    rules = [r["rule"] for r in model.explain(rows)]
+    assert rules[0] == "age > 40.5 and color = red"
+    assert rules[1] == "age <= 40.5 and color != red"
+    assert rules[2].startswith("age is missing and color")
+
+
+def test_tree_rule_text_for_timestamps_and_booleans() -> None:
+    X, _ = _step_frame()
+    y = 3.0 * (X["signup"] >= pd.Timestamp("2021-01-01")).to_numpy() + 1.0 * X["member"]
+    model = ReasoningModel("decision_tree", params={"max_depth": 2, "min_samples_leaf": 1})
+    model.fit(X, y)
+    rule = model.explain(X.tail(1))[0]["rule"]
+    assert rule.startswith("signup > 2020-12-31T12:00:00 and member = ")
+    assert rule.endswith(str(bool(X["member"].iloc[-1])).lower())
+    linear, X_lin, _ = _fit("linear")
+    assert "rule" not in linear.explain(X_lin.head(1))[0]
+
+
+def test_tree_rules_hold_for_their_rows() -> None:
+    """Repeated splits on one column merge into one interval that contains the row's value."""
+    X, _ = _step_frame()
+    y = np.abs(X["age"].to_numpy(dtype=float) - 50.0)
+    model = ReasoningModel("decision_tree", params={"max_depth": 3, "min_samples_leaf": 1})
+    model.fit(X, y)
+    pattern = re.compile(
+        r"^(?:(?P<lo>[\d.]+) < age <= (?P<hi>[\d.]+)|age <= (?P<hi2>[\d.]+)"
+        r"|age > (?P<lo2>[\d.]+))$"
+    )
+    for row, age in zip(model.explain(X), X["age"], strict=True):
+        assert row["rule"].count("age") == 1
+        m = pattern.match(row["rule"])
+        assert m is not None, row["rule"]
+        lo = float(m["lo"] or m["lo2"] or "-inf")
+        hi = float(m["hi"] or m["hi2"] or "inf")
+        assert lo < age <= hi
+
+
+@pytest.mark.parametrize(("family", "task"), [("linear", "multiclass"), ("xgboost", "binary")])
+def test_shape_is_the_mean_contribution_of_the_rows_at_x(family: str, task: str) -> None:
+    """Recompute a shape curve through the public API: group rows by value, average."""
+    model, X, _ = _fit(family, task, n=120)
+    rows = X.head(40)
+    g = model.global_explanation(rows, max_rows=40, grid=4)
+    _, contrib = model.contributions(rows)
+    pred = np.argmax(model.decision_function(rows), axis=1)
+    col = COLUMNS.index("color")
+    shape = g["shapes"]["color"]
+    for j, x in enumerate(shape["x"]):
+        at_x = (rows["color"].isna() if x is None else rows["color"] == x).to_numpy(dtype=bool)
+        assert shape["count"][j] == at_x.sum()
+        if task == "binary":
+            expected = contrib[at_x, col, 1].mean()
+        else:
+            expected = contrib[np.flatnonzero(at_x), col, pred[at_x]].mean()
+            assert shape["by_class"][2][j] == pytest.approx(contrib[at_x, col, 2].mean())
+        assert shape["contribution"][j] == pytest.approx(expected, abs=1e-9)
+
+
+def test_integer_values_read_back_as_floats_stay_ints() -> None:
+    model, X, _ = _fit("linear")
+    as_json = X.head(3).astype({"age": "float64"})
+    ages = [
+        r["value"] for r in model.explain(as_json, top_k=None)[0]["reasons"] if r["column"] == "age"
+    ]
+    assert ages == [X["age"].iloc[0]] and type(ages[0]) is int

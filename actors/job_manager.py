@@ -1,10 +1,10 @@
-"""The JobManager: one named, detached actor that owns every job's pipeline task.
+"""The JobManager: one named, detached actor that tracks every job and its pipeline.
 
-Its state is the SQLite JobStore, written on every change and read back in __init__,
-so when Ray restarts the actor (or the whole service restarts) every job that was
-pending or running is launched again: fits are deterministic, so a re-run gives the
-model the lost run would have given. The pipeline tasks it owns die with it, which
-is what keeps a job from running twice.
+Its state is the SQLite JobStore, written on every change and read back in __init__.
+Each running job has a detached PipelineRunner actor; after a JobManager restart the
+new instance reattaches to the runners that survived, and re-runs (fits are
+deterministic) the jobs whose runner is gone, e.g. after a restart of the whole
+service. A job is never left `running` without something running it.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ import time
 from typing import Any
 
 import ray
-from ray.exceptions import RayTaskError, TaskCancelledError
+from ray.exceptions import RayActorError
 
 from actors import JOB_MANAGER_NAME, NAMESPACE
-from actors.pipeline import run_fit_job
+from actors.pipeline import CANCELLED, Outcome, find_runner, start_runner
 from reasoning.home import Home
 from reasoning.jobs import JobStore
 from reasoning.schemas import Job, JobKind
-from reasoning.training import JobFailure
 
 log = logging.getLogger(__name__)
-CANCELLED = "cancelled by request"
+MAX_ATTEMPTS = 3
+"""A runner that dies (node lost, killed) is replaced this many times in all."""
 
 
 class JobManager:
@@ -36,9 +36,13 @@ class JobManager:
         self.max_running = max_running_jobs
         self.store = JobStore(Home.at(home).jobs_db)
         self.lock = threading.Lock()
-        self.running: dict[str, tuple[ray.ObjectRef, int]] = {}
+        # job_id -> (runner, its outcome() ref, attempt)
+        self.running: dict[str, tuple[Any, ray.ObjectRef, int]] = {}
         for job in self.store.unfinished():
-            if job.status == "running":
+            runner = find_runner(str(job.job_id)) if job.status == "running" else None
+            if runner is not None:
+                self.running[str(job.job_id)] = (runner, runner.outcome.remote(), job.attempts)
+            elif job.status == "running":
                 self.store.report(str(job.job_id), message="re-running after a restart")
         threading.Thread(target=self._watch, name="job-watcher", daemon=True).start()
 
@@ -60,25 +64,24 @@ class JobManager:
         return self.store.list(limit=limit, status=status)
 
     def cancel(self, job_id: str) -> Job | None:
-        """Fail the job as cancelled and kill its pipeline (and with it, its trials)."""
+        """Fail the job as cancelled now; its runner stops its trials and ends."""
         if self.store.fail(job_id, CANCELLED):
             with self.lock:
-                entry = self.running.pop(job_id, None)
+                entry = self.running.get(job_id)
             if entry is not None:
-                ray.cancel(entry[0], force=True, recursive=True)
-            self._launch_pending()
+                entry[0].cancel.remote()
         return self.get(job_id)
 
     def ping(self) -> str:
         return "ok"
 
-    # -- called by pipeline tasks ----------------------------------------------------
+    # -- called by pipeline runners --------------------------------------------------
 
     def report(self, job_id: str, attempt: int, **fields: Any) -> None:
-        """Progress from a pipeline; reports from an older attempt are ignored."""
+        """Progress from a runner; reports from an older attempt are ignored."""
         with self.lock:
             current = self.running.get(job_id)
-        if current is not None and current[1] == attempt:
+        if current is not None and current[2] == attempt:
             self.store.report(job_id, **fields)
 
     # -- internals -------------------------------------------------------------------
@@ -86,25 +89,28 @@ class JobManager:
     def _launch_pending(self) -> None:
         with self.lock:
             free = self.max_running - len(self.running)
-            if free <= 0:
-                return
             queued = [j for j in self.store.unfinished() if str(j.job_id) not in self.running]
-            for job in queued[:free]:
-                job_id = str(job.job_id)
-                attempt = self.store.start_attempt(job_id, "starting")
-                if attempt == 0:
-                    continue
-                ref = run_fit_job.remote(
-                    job_id, attempt, job.kind, self.store.request(job_id), self.home
-                )
-                self.running[job_id] = (ref, attempt)
+            for job in queued[: max(free, 0)]:
+                self._launch(str(job.job_id), job.kind)
+
+    def _launch(self, job_id: str, kind: str) -> None:
+        """Start a new attempt (the caller holds the lock)."""
+        attempt = self.store.start_attempt(job_id, "starting")
+        if attempt == 0:
+            return
+        if attempt > MAX_ATTEMPTS:
+            self.store.fail(job_id, f"failed: the pipeline was lost {MAX_ATTEMPTS} times; "
+                            "see the service logs")
+            return
+        runner = start_runner(job_id, attempt, kind, self.store.request(job_id), self.home)
+        self.running[job_id] = (runner, runner.outcome.remote(), attempt)
 
     def _watch(self) -> None:
-        """Settle finished pipelines and start queued jobs; runs for the actor's life."""
+        """Settle finished attempts and start queued jobs; runs for the actor's life."""
         self._launch_pending()
         while True:
             with self.lock:
-                refs = {ref: job_id for job_id, (ref, _) in self.running.items()}
+                refs = {ref: job_id for job_id, (_, ref, _) in self.running.items()}
             if not refs:
                 time.sleep(0.2)
                 continue
@@ -116,26 +122,20 @@ class JobManager:
 
     def _settle(self, job_id: str, ref: ray.ObjectRef) -> None:
         with self.lock:
-            if self.running.get(job_id, (None,))[0] == ref:
-                del self.running[job_id]
+            runner, _, _ = self.running.pop(job_id)
         try:
-            result = ray.get(ref)
-        except TaskCancelledError:
-            self.store.fail(job_id, CANCELLED)
-        except RayTaskError as err:
-            cause = getattr(err, "cause", None) or err
-            if isinstance(cause, JobFailure):
-                self.store.fail(job_id, f"failed: {cause}", str(err))
-            else:
-                stage = self.store.get(job_id).stage
-                self.store.fail(
-                    job_id, f"failed during {stage}: {type(cause).__name__}: {cause}"[:1000],
-                    str(err),
-                )
-        except Exception as err:  # worker or node lost beyond the task's retries
-            self.store.fail(job_id, f"failed: the job's worker was lost ({err})"[:1000], repr(err))
+            outcome: Outcome = ray.get(ref)
+        except RayActorError as err:
+            # The runner died mid-attempt: run the job again (the store caps attempts).
+            log.warning("pipeline of job %s was lost: %s", job_id, err)
+            with self.lock:
+                self._launch(job_id, self.store.get(job_id).kind)
+            return
+        ray.kill(runner)
+        if outcome.status == "completed":
+            self.store.complete(job_id, outcome.model_id, outcome.message)
         else:
-            self.store.complete(job_id, result["model_id"], result["message"])
+            self.store.fail(job_id, outcome.message, outcome.error)
 
 
 def job_manager(home: str, max_running_jobs: int = 2) -> ray.actor.ActorHandle:

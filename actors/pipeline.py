@@ -1,24 +1,31 @@
-"""The fit pipeline driver: one Ray task per job attempt, owned by the JobManager.
+"""The fit pipeline driver: one detached PipelineRunner actor per job attempt.
 
-It reserves no CPU (the trials need them) and reports each stage and trial count to
-the JobManager by name, so reports still land after the JobManager restarts.
+Why an actor, detached, and not a task owned by the JobManager: a task dies with its
+owner, and Ray then leaves the placement groups its Tune run created behind, holding
+CPUs that no later trial gets. A detached runner outlives a JobManager restart (the
+new JobManager reattaches to it by name), and it is stopped through Tune itself, which
+removes its placement groups. It reserves no CPU: the trials need them.
 """
 
 from __future__ import annotations
 
+import threading
+import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from actors import JOB_MANAGER_NAME, NAMESPACE
-from actors.trainer import run_search
+from actors.trainer import request_stop, run_search
 from reasoning.datasets import DatasetStore
 from reasoning.home import Home
 from reasoning.registry import ModelRegistry
 from reasoning.schemas import ModelFitRequest, ReasoningFitRequest
-from reasoning.training import finalize, prepare
+from reasoning.training import JobFailure, finalize, prepare
 
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
+CANCELLED = "cancelled by request"
 TUNE_ENV = {
     # One line per job in the logs instead of Tune's tables and per-trial logger files.
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -27,45 +34,140 @@ TUNE_ENV = {
 }
 
 
-class _Reporter:
-    """Fire-and-forget progress reports to the JobManager for one attempt."""
+class Cancelled(Exception):
+    """The job was cancelled while this attempt ran."""
 
-    def __init__(self, job_id: str, attempt: int) -> None:
-        self.job_id, self.attempt = job_id, attempt
+
+@dataclass
+class Outcome:
+    """How an attempt ended, in the JobManager's terms."""
+
+    status: str  # "completed" or "failed"
+    message: str
+    model_id: str | None = None
+    error: str | None = None
+
+
+def runner_name(job_id: str) -> str:
+    return f"pipeline:{job_id}"
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Fire-and-forget progress reports to the JobManager, found by name each time.
+
+    Plain data, so Tune can pickle it into its progress callback.
+    """
+
+    job_id: str
+    attempt: int
 
     def __call__(self, **fields: Any) -> None:
         try:
             manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
             manager.report.remote(self.job_id, self.attempt, **fields)
         except ValueError:
-            pass  # the JobManager is restarting; it re-runs this job anyway
+            pass  # the JobManager is restarting; it reattaches and reads the outcome
+
+    def trials(self, done: int, total: int) -> None:
+        self(done=done, total=total, message=f"{done} of {total} trials done")
 
 
-@ray.remote(num_cpus=0, max_retries=2, runtime_env={"env_vars": TUNE_ENV})
-def run_fit_job(
+class PipelineRunner:
+    """Runs one attempt of one job in a thread; `outcome()` waits for its end."""
+
+    def __init__(
+        self, job_id: str, attempt: int, kind: str, request_json: dict[str, Any], home: str
+    ) -> None:
+        self.job_id, self.attempt, self.kind = job_id, attempt, kind
+        self.request = REQUEST_MODELS[kind].model_validate(request_json)
+        self.home = Home.at(home)
+        self.stage = "queued"
+        self.cancelled = False
+        self.search_name = f"{job_id}-attempt{attempt}"
+        self.reporter = Reporter(job_id, attempt)
+        self._done = threading.Event()
+        self._outcome: Outcome | None = None
+        threading.Thread(target=self._run, name="pipeline", daemon=True).start()
+
+    def outcome(self, timeout: float | None = None) -> Outcome | None:
+        """The attempt's outcome, waiting up to `timeout` seconds (None: until it ends)."""
+        self._done.wait(timeout)
+        return self._outcome
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        request_stop(self.search_name)
+
+    def _report(self, **fields: Any) -> None:
+        self.stage = fields.get("stage", self.stage)
+        self.reporter(**fields)
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+    def _run(self) -> None:
+        try:
+            self._outcome = self._fit()
+        except Cancelled:
+            self._outcome = Outcome("failed", CANCELLED)
+        except JobFailure as err:
+            self._outcome = Outcome("failed", f"failed: {err}", error=traceback.format_exc())
+        except Exception as err:  # noqa: BLE001 - every failure must end the job
+            message = f"failed during {self.stage}: {type(err).__name__}: {err}"
+            self._outcome = Outcome("failed", message[:1000], error=traceback.format_exc())
+        finally:
+            self._done.set()
+
+    def _fit(self) -> Outcome:
+        """Load, filter, split, search, finalize, register."""
+        request, n = self.request, self.request.n_hyperopt_steps
+        family = request.family_names()[0]
+        self._report(stage="queued", message="loading and splitting the dataset")
+        df = DatasetStore(self.home.datasets).load(str(request.dataset_id))
+        data = prepare(df, request)
+        self._check_cancelled()
+
+        self._report(stage="train", message=f"running {n} {family} trials", done=0, total=n)
+        trials = run_search(
+            data, family, n, request.random_state, self.home.tune, self.search_name,
+            on_progress=self.reporter.trials,
+        )
+        self._check_cancelled()
+
+        self._report(stage="finalize", message="refitting the best configuration, explaining it")
+        model, card = finalize(data, request, family, trials, self.job_id, self.kind)
+        self._check_cancelled()
+        ModelRegistry(self.home.models).add(model, card)
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.test.items())
+        return Outcome(
+            "completed", f"completed: {family} model; test {metrics}", str(card.model_id)
+        )
+
+
+def start_runner(
     job_id: str, attempt: int, kind: str, request_json: dict[str, Any], home: str
-) -> dict[str, str]:
-    """Load, filter, split, search, finalize, register; returns the model id and summary."""
-    report = _Reporter(job_id, attempt)
-    paths = Home.at(home)
-    request = REQUEST_MODELS[kind].model_validate(request_json)
-    family = request.family_names()[0]
-    n = request.n_hyperopt_steps
-
-    report(stage="queued", message="loading and splitting the dataset")
-    df = DatasetStore(paths.datasets).load(str(request.dataset_id))
-    data = prepare(df, request)
-
-    report(stage="train", message=f"running {n} {family} trials", done=0, total=n)
-    trials = run_search(
-        data, family, n, request.random_state, paths.tune, f"{job_id}-attempt{attempt}",
-        on_progress=lambda done, total: report(
-            done=done, total=total, message=f"{done} of {total} {family} trials done"
-        ),
+) -> ray.actor.ActorHandle:
+    """Start a detached runner for this attempt (named, so a new JobManager finds it)."""
+    return (
+        ray.remote(PipelineRunner)
+        .options(
+            name=runner_name(job_id),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            num_cpus=0,
+            max_concurrency=4,
+            max_restarts=0,
+            runtime_env={"env_vars": TUNE_ENV},
+        )
+        .remote(job_id, attempt, kind, request_json, home)
     )
 
-    report(stage="finalize", message="refitting the best configuration and explaining it")
-    model, card = finalize(data, request, family, trials, job_id, kind)
-    ModelRegistry(paths.models).add(model, card)
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.test.items())
-    return {"model_id": str(card.model_id), "message": f"completed: {family} model; test {metrics}"}
+
+def find_runner(job_id: str) -> ray.actor.ActorHandle | None:
+    """The live runner of this job, if one survived (a JobManager restart)."""
+    try:
+        return ray.get_actor(runner_name(job_id), namespace=NAMESPACE)
+    except ValueError:
+        return None

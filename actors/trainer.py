@@ -17,6 +17,31 @@ from tune_configs import search_space
 TRIAL_CPUS = 1
 """Each trial fits single-threaded (xgboost n_jobs=1), so one CPU per trial."""
 
+_STOP_REQUESTED: set[str] = set()
+"""Searches asked to stop, by name; module state because Tune pickles its stopper."""
+
+
+def request_stop(name: str) -> None:
+    """Ask the search called `name` (running in this process) to stop its trials."""
+    _STOP_REQUESTED.add(name)
+
+
+class _StopOnRequest(tune.Stopper):
+    """Ends the whole experiment once `request_stop(name)` was called.
+
+    Stopping through Tune (rather than killing its driver) lets Tune remove the
+    placement groups of its trials; killed from outside, they would hold CPUs forever.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.name in _STOP_REQUESTED
+
 
 def _trial(config: dict[str, Any], data: PreparedData, family: str, random_state: int) -> None:
     tune.report({"score": score_trial(data, family, config, random_state)})
@@ -73,6 +98,7 @@ def run_search(
             name=name,
             verbose=0,
             callbacks=[_Progress(n_trials, on_progress)],
+            stop=_StopOnRequest(name),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +12,10 @@ from reasoning.synthetic import houses
 from tests.integration.service import Service, upload
 
 UPLOAD_LIMIT = 2_000_000
+
+# A local Ray started by ray.init() requires token authentication from other drivers, and
+# Ray reads the mode once, when it is first imported.
+os.environ["RAY_AUTH_MODE"] = "token"
 
 
 @pytest.fixture(scope="session")

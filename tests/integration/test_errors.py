@@ -105,17 +105,18 @@ def test_predict_on_unknown_model_is_404(client):
     ("content", "words"),
     [
         (b"", "empty"),
-        (b"a,b\n", "no rows"),
+        (b"a,b\n", "no data rows"),
         (b'a,b\n1,"2\n', "EOF"),
         (b"\x89PNG\r\n\x1a\n\x00\x00garbage\xff\xfe", ""),
     ],
 )
 def test_bad_uploads_are_422_quoting_the_parser(client, content, words):
+    before = len(client.get("/v1/datasets").json()["datasets"])
     response = client.post("/v1/datasets", files={"file": ("t.csv", content)})
     problem = _problem(response, 422)
     assert words.lower() in problem["detail"].lower()
-    before = len(client.get("/v1/datasets").json()["datasets"])
-    assert before == len(client.get("/v1/datasets").json()["datasets"])
+    assert problem["errors"][0]["loc"] == ["body", "file"]
+    assert len(client.get("/v1/datasets").json()["datasets"]) == before
 
 
 def test_upload_over_the_limit_is_413_and_stores_nothing(client):

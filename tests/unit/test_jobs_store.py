@@ -1,0 +1,96 @@
+"""The SQLite job store: durable, reloadable, and terminal states never change."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from reasoning.jobs import JobStore
+
+REQUEST = {"dataset_id": str(uuid.uuid4()), "n_hyperopt_steps": 3}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(tmp_path / "jobs.sqlite")
+
+
+def _new(store: JobStore) -> str:
+    return str(store.create(str(uuid.uuid4()), "reasoning_fit", REQUEST["dataset_id"],
+                            REQUEST).job_id)
+
+
+def test_a_new_job_is_pending_and_queued(store: JobStore) -> None:
+    job = store.get(_new(store))
+    assert (job.status, job.stage, job.progress.done, job.attempts) == ("pending", "queued", 0, 0)
+    assert job.started_at is None and job.model_id is None
+
+
+def test_create_is_idempotent_on_the_job_id(store: JobStore) -> None:
+    job_id = _new(store)
+    again = store.create(job_id, "reasoning_fit", REQUEST["dataset_id"], {"other": 1})
+    assert str(again.job_id) == job_id
+    assert store.request(job_id) == REQUEST and len(store.list()) == 1
+
+
+def test_lifecycle_to_completed(store: JobStore) -> None:
+    job_id = _new(store)
+    assert store.start_attempt(job_id, "starting") == 1
+    store.report(job_id, stage="train", done=1, total=3, message="1 of 3")
+    job = store.get(job_id)
+    assert (job.status, job.stage, job.progress.done, job.progress.total) == (
+        "running", "train", 1, 3)
+    model_id = str(uuid.uuid4())
+    assert store.complete(job_id, model_id, "done")
+    job = store.get(job_id)
+    assert job.status == "completed" and str(job.model_id) == model_id
+    assert job.progress.done == 3 and job.finished_at is not None
+
+
+@pytest.mark.parametrize("end", ["complete", "fail"])
+def test_terminal_states_never_change(store: JobStore, end: str) -> None:
+    job_id = _new(store)
+    store.start_attempt(job_id, "starting")
+    if end == "complete":
+        store.complete(job_id, str(uuid.uuid4()), "done")
+    else:
+        store.fail(job_id, "failed: bad", "trace")
+    before = store.get(job_id)
+    assert not store.fail(job_id, "again")
+    assert not store.complete(job_id, str(uuid.uuid4()), "again")
+    assert store.start_attempt(job_id, "again") == 0
+    store.report(job_id, stage="train", done=9, message="late report")
+    assert store.get(job_id) == before
+
+
+def test_fail_keeps_the_detail_in_error(store: JobStore) -> None:
+    job_id = _new(store)
+    store.fail(job_id, "failed: column 'x' is constant", "Traceback ...")
+    job = store.get(job_id)
+    assert job.message == "failed: column 'x' is constant" and job.error == "Traceback ..."
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    running, pending, done = _new(store), _new(store), _new(store)
+    store.start_attempt(running, "starting")
+    store.complete(done, str(uuid.uuid4()), "ok")
+    store.close()
+    reopened = JobStore(tmp_path / "jobs.sqlite")
+    assert {str(j.job_id) for j in reopened.unfinished()} == {running, pending}
+    assert reopened.start_attempt(running, "re-run") == 2
+
+
+def test_list_filters_by_status_newest_first(store: JobStore) -> None:
+    ids = [_new(store) for _ in range(3)]
+    store.fail(ids[0], "failed")
+    assert [str(j.job_id) for j in store.list()] == ids[::-1]
+    assert [str(j.job_id) for j in store.list(status="failed")] == [ids[0]]
+    assert len(store.list(limit=2)) == 2
+
+
+def test_unknown_job_is_a_key_error(store: JobStore) -> None:
+    with pytest.raises(KeyError):
+        store.get(str(uuid.uuid4()))

@@ -9,6 +9,7 @@ removes its placement groups. It reserves no CPU: the trials need them.
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ from reasoning.training import JobFailure, finalize, prepare
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
 CANCELLED = "cancelled by request"
 TUNE_ENV = {
-    # One line per job in the logs instead of Tune's tables and per-trial logger files.
+    # Quiet Tune: no progress tables in the logs. Set in the runner's own process (Tune
+    # reads them when it runs), not as a runtime_env, which would keep Ray from reusing an
+    # idle worker and cost a fresh process per job.
     "RAY_AIR_NEW_OUTPUT": "0",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_MAX_PENDING_TRIALS_PG": "8",
 }
 
@@ -79,6 +81,7 @@ class PipelineRunner:
     def __init__(
         self, job_id: str, attempt: int, kind: str, request_json: dict[str, Any], home: str
     ) -> None:
+        os.environ.update(TUNE_ENV)
         self.job_id, self.attempt, self.kind = job_id, attempt, kind
         self.request = REQUEST_MODELS[kind].model_validate(request_json)
         self.home = Home.at(home)
@@ -159,7 +162,6 @@ def start_runner(
             num_cpus=0,
             max_concurrency=4,
             max_restarts=0,
-            runtime_env={"env_vars": TUNE_ENV},
         )
         .remote(job_id, attempt, kind, request_json, home)
     )

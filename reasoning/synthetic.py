@@ -2,6 +2,8 @@
 
 `houses` is a regression table (price) whose target depends on numeric, categorical,
 boolean and timestamp columns, with missing values, so that every encoding path runs.
+The demo's `data/houses.csv` is `houses(2000, seed=0)` without `segment` (which is
+derived from the price and would leak it).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def run_demo(settings: Settings) -> int:
     info = runtime.start(settings)
     try:
         with httpx.Client(base_url=info["url"], timeout=60) as client:
-            data = resources.files("reasoning.data").joinpath("houses.csv").read_bytes()
+            data = resources.files("reasoning").joinpath("data", "houses.csv").read_bytes()
             dataset = _check(client.post("/v1/datasets", files={"file": ("houses.csv", data)},
                                          data={"name": "houses (demo)"}))
             print(f"registered dataset {dataset['dataset_id']}: {dataset['n_rows']} rows, "
@@ -89,12 +89,11 @@ def run_demo(settings: Settings) -> int:
                 return 1
             rows = [
                 {"area_sqm": 72.5, "rooms": 3, "neighborhood": "harbor", "has_garden": False,
-                 "built_year": 1985, "listed_at": "2023-05-01", "segment": "mid"},
+                 "built_year": 1985, "listed_at": "2023-05-01"},
                 {"area_sqm": 140.0, "rooms": 5, "neighborhood": "hills", "has_garden": True,
-                 "built_year": 2015, "listed_at": "2024-02-11", "segment": "premium"},
+                 "built_year": 2015, "listed_at": "2024-02-11"},
                 {"area_sqm": None, "rooms": 2, "neighborhood": "university",
-                 "has_garden": False, "built_year": None, "listed_at": "2021-09-30",
-                 "segment": "budget"},
+                 "has_garden": False, "built_year": None, "listed_at": "2021-09-30"},
             ]
             _show(client, job["model_id"], rows)
     finally:

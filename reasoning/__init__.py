@@ -1,0 +1,5 @@
+"""The reasoning library: everything the service computes, with no Ray in it.
+
+Schemas, datasets, filters, model families, the ReasoningModel, metrics, and the
+pipeline's stages as plain functions; see docs/ARCHITECTURE.md for the map.
+"""

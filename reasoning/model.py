@@ -228,10 +228,12 @@ class ReasoningModel(BaseEstimator):
         if top_k is not None and (isinstance(top_k, bool) or int(top_k) < 0):
             raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
         frame, Z = self._design(X)
-        raw = self._raw(Z)
-        pred = self._predicted_index(raw)
         base = np.asarray(self.core_.base_value, dtype=np.float64)
-        contrib = self._to_inputs(self._design_contributions(Z))
+        design_contrib = self._design_contributions(Z)
+        # The family convention makes this the raw output (to 1e-6) without a second pass.
+        raw = base + design_contrib.sum(axis=1)
+        pred = self._predicted_index(raw)
+        contrib = self._to_inputs(design_contrib)
         names = [f.name for f in self.features_]
         values = [_column_json(frame[f.name], f.dtype) for f in self.features_]
         rules = self.core_.rules(Z, self.encoder_.design_) if len(Z) else None

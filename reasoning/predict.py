@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from reasoning.model import ReasoningModel, json_scalar
 from reasoning.schemas import Column, PredictRequest, PredictResponse, RowExplanation
 
 
@@ -80,22 +80,21 @@ def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
     return pd.DataFrame({f.name: _coerce(f.name, f.dtype, frame[f.name]) for f in features})
 
 
-def _json(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def predict_response(
-    model: Any, model_id: str, frame: pd.DataFrame, top_k: int | None
+    model: ReasoningModel, model_id: str, frame: pd.DataFrame, top_k: int | None
 ) -> PredictResponse:
     """Predictions, class probabilities, and per-row reasons that sum to the output."""
-    explanations = [RowExplanation(**e) for e in model.explain(frame, top_k=top_k)]
-    predictions = [_json(p) for p in model.predict(frame)]
+    explained = model.explain(frame, top_k=top_k)
+    explanations = [RowExplanation(**e) for e in explained]
     if model.task_kind == "classification":
+        # The explained class is the prediction; one contributions pass serves both.
+        predictions = [e["class"] for e in explained]
         return PredictResponse(
             model_id=model_id,
             predictions=predictions,
-            classes=[_json(c) for c in model.classes_],
+            classes=[json_scalar(c) for c in model.classes_],
             probabilities=model.predict_proba(frame).tolist(),
             explanations=explanations,
         )
+    predictions = [e["output"] for e in explained]
     return PredictResponse(model_id=model_id, predictions=predictions, explanations=explanations)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from scipy.special import expit, softmax
 
 from reasoning.encoding import DesignColumn, NumericMode, TableEncoder
 
@@ -49,23 +50,6 @@ class Task:
         return self.kind == "classification" and self.n_classes == 2
 
 
-def sigmoid(m: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    out = np.empty_like(m, dtype=np.float64)
-    pos = m >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-m[pos]))
-    e = np.exp(m[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (n, K) logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def mirror_binary(m: np.ndarray) -> np.ndarray:
     """Class-1 scores (..., ) -> (..., 2) scores [-m, m]: the binary raw-output convention."""
     return np.stack([-m, m], axis=-1)
@@ -90,9 +74,9 @@ class FittedCore(ABC):
         """Class probabilities (n, K): sigmoid of the class-1 log-odds, or softmax of the logits."""
         raw = self.decision(Z)
         if self.task.is_binary:
-            p1 = sigmoid(raw[:, 1])
+            p1 = expit(raw[:, 1])
             return np.column_stack([1.0 - p1, p1])
-        return softmax(raw)
+        return softmax(raw, axis=1)
 
     def rules(self, Z: np.ndarray, design: Sequence[DesignColumn]) -> list[str] | None:
         """Per-row rule text, for families that have one (trees); None otherwise."""

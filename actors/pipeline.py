@@ -18,7 +18,7 @@ from typing import Any
 import ray
 
 from actors import JOB_MANAGER_NAME, NAMESPACE
-from actors.trainer import request_stop, run_search
+from actors.trainer import request_stop, run_search, sample_configs
 from reasoning.datasets import DatasetStore
 from reasoning.home import Home
 from reasoning.registry import ModelRegistry
@@ -126,26 +126,31 @@ class PipelineRunner:
     def _fit(self) -> Outcome:
         """Load, filter, split, search, finalize, register."""
         request, n = self.request, self.request.n_hyperopt_steps
-        family = request.family_names()[0]
+        families = request.family_names()
+        what = f"{n} {'/'.join(families)} trials"
         self._report(stage="queued", message="loading and splitting the dataset")
         df = DatasetStore(self.home.datasets).load(str(request.dataset_id))
         data = prepare(df, request)
         self._check_cancelled()
 
-        self._report(stage="train", message=f"running {n} {family} trials", done=0, total=n)
+        self._report(stage="train", message=f"running {what}", done=0, total=n)
         trials = run_search(
-            data, family, n, request.random_state, self.home.tune, self.search_name,
+            data,
+            sample_configs(families, n, request.random_state),
+            request.random_state,
+            self.home.tune,
+            self.search_name,
             on_progress=self.reporter.trials,
         )
         self._check_cancelled()
 
         self._report(stage="finalize", message="refitting the best configuration, explaining it")
-        model, card = finalize(data, request, family, trials, self.job_id, self.kind)
+        model, card = finalize(data, request, trials, self.job_id, self.kind)
         self._check_cancelled()
         ModelRegistry(self.home.models).add(model, card)
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.test.items())
         return Outcome(
-            "completed", f"completed: {family} model; test {metrics}", str(card.model_id)
+            "completed", f"completed: {card.family} model; test {metrics}", str(card.model_id)
         )
 
 

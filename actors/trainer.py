@@ -43,8 +43,11 @@ class _StopOnRequest(tune.Stopper):
         return self.name in _STOP_REQUESTED
 
 
-def _trial(config: dict[str, Any], data: PreparedData, family: str, random_state: int) -> None:
-    tune.report({"score": score_trial(data, family, config, random_state)})
+def _trial(
+    config: dict[str, Any], data: PreparedData, configs: list[dict[str, Any]], random_state: int
+) -> None:
+    chosen = configs[config["trial_index"]]
+    tune.report({"score": score_trial(data, chosen["family"], chosen["params"], random_state)})
 
 
 class _Progress(tune.Callback):
@@ -64,53 +67,73 @@ class _Progress(tune.Callback):
         self._bump()
 
 
+def sample_configs(families: list[str], n_trials: int, seed: int) -> list[dict[str, Any]]:
+    """The trials' configurations: n_trials spread over the families, sampled from the seed.
+
+    Each family's share is drawn by Tune's BasicVariantGenerator(random_state=seed) from
+    its search space, driven here without running Tune. Nothing depends on earlier
+    results or on which trial finishes first, so the same request gives the same trials
+    and the same winner, and a single family gets exactly what Tune itself would sample.
+    """
+
+    def never_run(config: dict[str, Any]) -> None:  # the experiment spec needs a trainable
+        return None
+
+    configs = []
+    for i, family in enumerate(families):
+        share = n_trials // len(families) + (i < n_trials % len(families))
+        if share == 0:
+            continue
+        generator = BasicVariantGenerator(random_state=seed)
+        generator.add_configurations(
+            {family: {"run": never_run, "config": search_space(family), "num_samples": share}}
+        )
+        while (trial := generator.next_trial()) is not None:
+            params = {k: _plain(v) for k, v in trial.config.items()}
+            configs.append({"family": family, "params": params})
+    return configs
+
+
 def run_search(
     data: PreparedData,
-    family: str,
-    n_trials: int,
+    configs: list[dict[str, Any]],
     random_state: int,
     storage: Path,
     name: str,
     on_progress: Callable[[int, int], None],
 ) -> list[Trial]:
-    """Run the trials and return them in generation order with their validation loss.
+    """Run one trial per configuration, in parallel, and return them in the given order.
 
-    BasicVariantGenerator samples every configuration from the seed alone, never from
-    earlier results, so the set of trials does not depend on which finishes first: the
-    same request gives the same trials and the same winner.
+    The configurations go to the trials by index (a grid over 0..n-1), so Tune only
+    schedules them; the split goes to the object store once via with_parameters.
     """
     trainable = tune.with_resources(
-        tune.with_parameters(_trial, data=data, family=family, random_state=random_state),
+        tune.with_parameters(_trial, data=data, configs=configs, random_state=random_state),
         {"cpu": TRIAL_CPUS},
     )
     tuner = tune.Tuner(
         trainable,
-        param_space=search_space(family),
-        tune_config=tune.TuneConfig(
-            num_samples=n_trials,
-            metric="score",
-            mode="min",
-            search_alg=BasicVariantGenerator(random_state=random_state),
-            reuse_actors=True,
-        ),
+        param_space={"trial_index": tune.grid_search(list(range(len(configs))))},
+        tune_config=tune.TuneConfig(metric="score", mode="min", reuse_actors=True),
         run_config=tune.RunConfig(
             storage_path=str(storage),
             name=name,
             verbose=0,
-            callbacks=[_Progress(n_trials, on_progress)],
+            callbacks=[_Progress(len(configs), on_progress)],
             stop=_StopOnRequest(name),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
-    # Trial directories carry the generation index, which orders the table reproducibly.
-    results = sorted(tuner.fit(), key=lambda r: r.path)
+    results = sorted(tuner.fit(), key=lambda r: r.config["trial_index"])
     trials = []
     for result in results:
+        chosen = configs[result.config["trial_index"]]
         score = (result.metrics or {}).get("score")
         ok = result.error is None and score is not None and math.isfinite(score)
         trials.append(
             Trial(
-                params={k: _plain(v) for k, v in result.config.items()},
+                family=chosen["family"],
+                params=chosen["params"],
                 score=float(score) if ok else None,
                 error=None if result.error is None else _last_line(result.error),
             )

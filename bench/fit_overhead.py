@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
+from actors.trainer import sample_configs  # noqa: E402
 from reasoning.datasets import DatasetStore, read_table  # noqa: E402
 from reasoning.home import Home  # noqa: E402
 from reasoning.registry import ModelRegistry  # noqa: E402
@@ -50,7 +51,6 @@ from reasoning.schemas import ReasoningFitRequest, Trial  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
 from reasoning.training import finalize, prepare, score_trial  # noqa: E402
 from tests.integration.service import Service  # noqa: E402
-from tune_configs import search_space  # noqa: E402
 
 FAMILY = "xgboost"
 LABEL = "price"
@@ -59,36 +59,6 @@ TARGET_RATIO = 1.0
 PHASES = ("accepted", "pending", "queued", "train", "finalize", "completed")
 """Job phases in order: the POST's 202, then the job's status while pending/completed, else the
 running job's stage."""
-
-
-# ------------------------------------------------------------------------------ configs
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, as the trainer writes them into the card."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def sample_configs(family: str, n_trials: int, seed: int) -> list[dict[str, Any]]:
-    """The n configurations Tune's BasicVariantGenerator(random_state=seed) gives, in order.
-
-    This is the search algorithm the service hands to `tune.Tuner`; here it is fed the same
-    search space and sample count and asked for its trials, without starting Ray or Tune.
-    """
-    from ray.tune.search import BasicVariantGenerator
-
-    def trainable(config: dict[str, Any]) -> None:  # never run; the spec needs one
-        return None
-
-    generator = BasicVariantGenerator(random_state=seed)
-    generator.add_configurations(
-        {"fit_overhead": {"run": trainable, "config": search_space(family),
-                          "num_samples": n_trials}}
-    )
-    configs = []
-    while (trial := generator.next_trial()) is not None:
-        configs.append({k: _plain(v) for k, v in trial.config.items()})
-    return configs
 
 
 # ------------------------------------------------------------------------------ service
@@ -189,14 +159,14 @@ def plain_fit(
     for config in configs:
         t0 = time.perf_counter()
         try:
-            score = score_trial(data, FAMILY, config, request.random_state)
+            score = score_trial(data, config["family"], config["params"], request.random_state)
             ok = math.isfinite(score)
-            trials.append(Trial(params=config, score=score if ok else None))
+            trials.append(Trial(**config, score=score if ok else None))
         except Exception as exc:  # the service records a failed trial the same way
-            trials.append(Trial(params=config, score=None, error=f"{type(exc).__name__}: {exc}"))
+            trials.append(Trial(**config, score=None, error=f"{type(exc).__name__}: {exc}"))
         times.append(time.perf_counter() - t0)
     trials_done = time.perf_counter()
-    model, card = finalize(data, request, FAMILY, trials, str(uuid.uuid4()), "reasoning_fit")
+    model, card = finalize(data, request, trials, str(uuid.uuid4()), "reasoning_fit")
     registry.add(model, card)
     end = time.perf_counter()
     return PlainRun(
@@ -223,7 +193,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def compare_configs(configs: list[dict[str, Any]], card: dict[str, Any]) -> str:
     """Do the generated configurations equal the card's trials (in order)?"""
-    served = [t["params"] for t in card["trials"]]
+    served = [{"family": t["family"], "params": t["params"]} for t in card["trials"]]
     if served == configs:
         return f"yes, all {len(configs)} equal, in the same order"
     def canonical(items: list[dict[str, Any]]) -> list[str]:
@@ -339,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
           f"repeat {args.repeat}, {args.slots} CPUs")
     frame = houses(args.rows, seed=args.seed)
     csv = frame.to_csv(index=False).encode()
-    configs = sample_configs(FAMILY, args.trials, args.seed)
+    configs = sample_configs([FAMILY], args.trials, args.seed)
 
     with tempfile.TemporaryDirectory(prefix="fit-overhead-") as tmp:
         service_runs: list[ServiceRun] = []

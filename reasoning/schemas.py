@@ -261,6 +261,7 @@ class DatasetList(BaseModel):
 class Trial(BaseModel):
     """One hyperparameter trial: its configuration and validation loss (None if it failed)."""
 
+    family: str | None = None
     params: dict[str, Any]
     score: float | None
     error: str | None = None

@@ -152,13 +152,13 @@ def best_trial(trials: list[Trial]) -> Trial:
 def finalize(
     data: PreparedData,
     request: ReasoningFitRequest | ModelFitRequest,
-    family: str,
     trials: list[Trial],
     job_id: str,
     kind: str,
 ) -> tuple[ReasoningModel, ModelCard]:
-    """Refit the best configuration on train+validation, evaluate on test, explain."""
+    """Refit the best trial's family and configuration on train+validation, evaluate, explain."""
     best = best_trial(trials)
+    family = best.family or request.family_names()[0]
     X = pd.concat([data.X_train, data.X_val], ignore_index=True)
     y = np.concatenate([data.y_train, data.y_val])
     model = ReasoningModel(family, data.task_kind, best.params, request.random_state).fit(X, y)

@@ -48,9 +48,9 @@ def test_filter_and_counts_reach_the_card(tmp_path: Path) -> None:
     data = prepare(FRAME, request)
     kept = int((FRAME["listed_at"] >= "2021-01-01").sum())
     assert data.rows.after_filter == kept < 400
-    trials = [Trial(params={"alpha": a}, score=score_trial(data, "linear", {"alpha": a}, 42))
-              for a in (0.1, 10.0)]
-    model, card = finalize(data, request, "linear", trials, str(uuid.uuid4()), "reasoning_fit")
+    trials = [Trial(family="linear", params={"alpha": a},
+                    score=score_trial(data, "linear", {"alpha": a}, 42)) for a in (0.1, 10.0)]
+    model, card = finalize(data, request, trials, str(uuid.uuid4()), "reasoning_fit")
     assert card.hyperparameters == best_trial(trials).params
     assert f"{kept:,} of 400" in card.summary
     assert card.metrics.test["r2"] > 0.8
@@ -103,7 +103,7 @@ def test_same_inputs_give_the_same_model() -> None:
     params = {"n_estimators": 60, "max_depth": 3}
     scores = [score_trial(data, "xgboost", params, 42) for _ in range(2)]
     assert scores[0] == scores[1]
-    models = [finalize(data, request, "xgboost", [Trial(params=params, score=scores[0])],
+    models = [finalize(data, request, [Trial(family="xgboost", params=params, score=scores[0])],
                        str(uuid.uuid4()), "reasoning_fit")[0] for _ in range(2)]
     assert np.array_equal(models[0].predict_proba(data.X_test),
                           models[1].predict_proba(data.X_test))
@@ -113,7 +113,7 @@ def test_same_inputs_give_the_same_model() -> None:
 def regression_model():
     request = _request(REG, model_types=["gam"])
     data = prepare(FRAME, request)
-    model, card = finalize(data, request, "gam", [Trial(params={}, score=1.0)],
+    model, card = finalize(data, request, [Trial(family="gam", params={}, score=1.0)],
                            str(uuid.uuid4()), "reasoning_fit")
     return model, card
 

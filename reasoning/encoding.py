@@ -21,6 +21,8 @@ from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScal
 
 DTYPES: tuple[str, ...] = ("integer", "float", "boolean", "categorical", "timestamp")
 NUMERIC_MODES: tuple[str, ...] = ("raw", "standard", "spline")
+DIFFERENTIABLE_DTYPES: tuple[str, ...] = ("integer", "float", "timestamp")
+"""Input dtypes with a slope: booleans and categoricals jump between levels, they have none."""
 MISSING_LEVEL = "<missing>"
 """The category key that stands for a missing value in a categorical column."""
 
@@ -171,6 +173,10 @@ class _ColumnCodec:
     def transform(self, series: pd.Series) -> np.ndarray:
         raise NotImplementedError
 
+    def derivative(self, series: pd.Series) -> np.ndarray:
+        """d(design column)/d(input value) per row (n, width); levels have no slope: zeros."""
+        return np.zeros((len(series), len(self.columns)))
+
 
 class _NumericCodec(_ColumnCodec):
     """Integer, float, boolean and timestamp columns, in one of the three numeric modes."""
@@ -223,6 +229,38 @@ class _NumericCodec(_ColumnCodec):
         if self.add_indicator:
             parts.append(np.isnan(values).astype("float64").reshape(-1, 1))
         return np.hstack(parts)
+
+    def derivative(self, series: pd.Series) -> np.ndarray:
+        """Slope of each design column at the (imputed, for missing) value; indicators: 0.
+
+        Raw: 1. Standard: 1 / scale. Spline: the B-spline basis derivative (scipy's, from the
+        fitted ``bsplines_``), 0 outside the knot range where the basis is held constant and
+        the slope from inside at the range's two ends (training rows sit there).
+        """
+        values = to_float(series, self.feature.dtype)
+        n = len(values)
+        if self.pipeline is None:
+            slope = np.ones((n, 1))
+        elif self.mode == "standard":
+            slope = np.full((n, 1), 1.0 / float(self.pipeline[-1].scale_[0]))
+        else:
+            imputed = self.pipeline[0].transform(values.reshape(-1, 1))[:, 0]
+            slope = _spline_slope(self.pipeline[-1], imputed)
+        if self.add_indicator:
+            slope = np.hstack([slope, np.zeros((n, 1))])
+        return slope
+
+
+def _spline_slope(spline: SplineTransformer, x: np.ndarray) -> np.ndarray:
+    """Derivative of a fitted one-feature SplineTransformer's output columns at x (n,)."""
+    basis = spline.bsplines_[0]
+    lo, hi = basis.t[spline.degree], basis.t[-spline.degree - 1]
+    inside = (x >= lo) & (x <= hi)  # "constant" extrapolation: flat outside the knots
+    slope = np.zeros((len(x), basis.c.shape[1]))
+    if inside.any():
+        slope[inside] = basis(x[inside], nu=1)
+    # include_bias=False drops the last basis function of each feature, as transform does.
+    return slope if spline.include_bias else slope[:, :-1]
 
 
 class _CategoricalCodec(_ColumnCodec):
@@ -316,6 +354,27 @@ class TableEncoder:
     ) -> np.ndarray:
         """``fit`` then ``transform``."""
         return self.fit(X, features).transform(X)
+
+    def design_derivative(self, X: pd.DataFrame) -> np.ndarray:
+        """(n, n_design): d(design column)/d(its own input column) at each row.
+
+        In the input column's units (timestamps per day); at the imputed value where the input is
+        missing; 0 for one-hot and missing-indicator columns. The chain rule from design to input
+        columns (Jacobians, Sobolev rows) multiplies by this; ``differentiable_inputs`` says
+        which input columns have a derivative at all.
+        """
+        n = len(X)
+        if n == 0 or not self.codecs_:
+            return np.zeros((n, self.n_design))
+        parts = [
+            codec.derivative(X[feat.name].reset_index(drop=True))
+            for feat, codec in zip(self.features_, self.codecs_, strict=True)
+        ]
+        return np.ascontiguousarray(np.hstack(parts), dtype=np.float64)
+
+    def differentiable_inputs(self) -> np.ndarray:
+        """(n_features,) bool: integer, float and timestamp columns; not booleans, categoricals."""
+        return np.array([f.dtype in DIFFERENTIABLE_DTYPES for f in self.features_], dtype=bool)
 
     def transform_column(self, name: str, series: pd.Series) -> np.ndarray:
         """Encode values of one input column alone: its design block, (len(series), width)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,10 +23,72 @@ from reasoning.encoding import (
     infer_dtype,
     to_float,
 )
-from reasoning.families import Family, FittedCore, Task, get_family
-from reasoning.families.base import TASK_KINDS
+from reasoning.families import FAMILIES, Family, FittedCore, Task, get_family
+from reasoning.families.base import TASK_KINDS, mirror_binary
 
 _CHUNK_CELLS = 2_000_000  # design cells x outputs per batch in the global explanation
+TEACHER_EPS = 1e-6
+"""Teacher probabilities are clipped to [eps, 1 - eps] before logs: soft targets stay finite."""
+
+CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
+"""(family, resolved params, fitted encoder, input frame, design matrix) -> fitted core."""
+
+
+def teacher_logits(proba: Any, eps: float = TEACHER_EPS) -> np.ndarray:
+    """Teacher probabilities (n, K), or (n,) of class 1, as soft targets for ``fit_soft``.
+
+    Binary: the mirrored class-1 log-odds [-m, m] with m = logit(p1), p1 clipped to
+    [eps, 1 - eps] (sigmoid(m) gives p1 back). Multiclass: log(p) with p clipped the same way,
+    centred per row (a row's shift changes no softmax, and centring makes the targets
+    comparable across rows). Columns stay in the teacher's class order.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1:
+        p = np.column_stack([1.0 - p, p])
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"proba must be (n, n_classes) with n_classes >= 2, got shape {p.shape}")
+    if not (np.isfinite(p).all() and (p >= 0.0).all() and (p <= 1.0).all()):
+        raise ValueError("teacher probabilities must be finite numbers in [0, 1]")
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
+    q = np.clip(p, eps, 1.0 - eps)
+    if p.shape[1] == 2:
+        return mirror_binary(np.log(q[:, 1] / (1.0 - q[:, 1])))
+    logs = np.log(q)
+    return logs - logs.mean(axis=1, keepdims=True)
+
+
+def fitted_outputs(raw: Any, n_outputs: int, lead: int = 1, what: str = "targets") -> np.ndarray:
+    """Raw outputs per class, in this project's convention, -> what a core fits, on the last axis.
+
+    ``lead`` is the number of leading axes (1 for values (n, ...), 2 for Jacobians
+    (n, p, ...)); ``n_outputs`` is K (1 for regression). Regression and binary fit one output:
+    the value, or the class-1 log-odds m, given alone (no last axis) or as (..., 1); binary also
+    accepts the mirrored pair (..., 2) [-m, m] and takes m. Multiclass fits K outputs, centred
+    over the classes (NaN stays NaN).
+    """
+    a = np.asarray(raw, dtype=np.float64)
+    if a.ndim == lead:
+        a = a[..., None]
+    fits = 1 if n_outputs <= 2 else n_outputs
+    width = a.shape[-1] if a.ndim == lead + 1 else -1
+    if width not in (fits, n_outputs):
+        raise ValueError(
+            f"{what} must have shape (n, ...) with {lead} leading axes and then "
+            f"{n_outputs} output(s); got {a.shape}"
+        )
+    if n_outputs == 2 and width == 2:
+        mirrored = np.isclose(a[..., 0], -a[..., 1], rtol=1e-9, atol=1e-9, equal_nan=True)
+        if not mirrored.all():
+            raise ValueError(
+                f"binary {what} must be the class-1 log-odds m (one per row) or the mirrored "
+                "pair [-m, m] (as decision_function and teacher_logits give); for softmax "
+                "logits (l0, l1) pass m = l1 - l0"
+            )
+        return a[..., 1:2]
+    if n_outputs > 2:
+        return a - a.mean(axis=-1, keepdims=True)
+    return a
 
 
 class ColumnMismatchError(ValueError):
@@ -73,6 +135,10 @@ class ReasoningModel(BaseEstimator):
     ``family`` is a registered family name (see ``reasoning.families``), ``task_kind`` is
     "regression" or "classification", ``params`` the family's hyperparameters (missing ones take
     the family's defaults). Same data, params and random_state give the same model.
+
+    Three ways to fit, one fitted state: ``fit`` on labels, ``fit_soft`` on a classification
+    teacher's per-class raw outputs (distillation), and ``reasoning.sobolev.fit_sobolev`` on a
+    DiffModel teacher's values and Jacobians. Differentiable families add ``jacobian``.
     """
 
     def __init__(
@@ -91,24 +157,14 @@ class ReasoningModel(BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> ReasoningModel:
         """Infer column dtypes, encode, and fit the family's core on (X, y)."""
-        family = get_family(self.family)
-        if self.task_kind not in TASK_KINDS:
-            raise ValueError(f"task_kind must be one of {list(TASK_KINDS)}, got {self.task_kind!r}")
-        X = _as_frame(X)
-        if len(X) == 0 or X.shape[1] == 0:
-            raise ValueError("cannot fit on an empty table (need at least one row and one column)")
+        X = self._checked_frame(X)
         labels = _label_series(y, len(X))
-        params = family.resolve_params(self.params)
-        features = [Feature(name, infer_dtype(X[name])) for name in X.columns]
-        encoder = family.make_encoder(params).fit(X, features)
-        Z = encoder.transform(X)
+        classes: np.ndarray | None = None
         if self.task_kind == "regression":
             target = pd.to_numeric(labels, errors="coerce").to_numpy("float64", na_value=np.nan)
             if not np.isfinite(target).all():
                 raise ValueError("regression labels must be finite numbers")
             task = Task("regression")
-            if hasattr(self, "classes_"):
-                del self.classes_
         else:
             values = _label_values(labels)
             try:
@@ -117,8 +173,80 @@ class ReasoningModel(BaseEstimator):
                 raise ValueError(f"class labels must be mutually comparable: {exc}") from None
             task = Task("classification", len(classes))
             target = np.searchsorted(classes, values)
+        return self._fit_with(
+            X,
+            task,
+            classes,
+            lambda family, params, _enc, _frame, Z: family.fit(
+                Z, target, task, params, self.random_state
+            ),
+        )
+
+    def fit_soft(self, X: pd.DataFrame, targets: Any, classes: Sequence[Any]) -> ReasoningModel:
+        """Distillation: fit a teacher's raw outputs per class, then act as a classifier.
+
+        ``targets`` are the teacher's raw outputs in this project's convention, columns in the
+        order of ``classes`` (the teacher's classes): ``teacher_logits(proba)`` makes them from
+        probabilities. Binary: (n,) class-1 log-odds m of ``classes[1]``, or the mirrored (n, 2)
+        [-m, m]; multiclass: (n, K) logits, centred per row here (softmax ignores a row's shift).
+        Each family fits them as regression targets (one multi-output Ridge for linear/gam, one
+        network for mlp, one regressor per output otherwise); afterwards ``classes_`` are the
+        teacher's classes (sorted, like ``fit``), ``decision_function`` gives the student's
+        per-class raw outputs (binary [-m, m] with m its class-1 log-odds), ``predict_proba``
+        their sigmoid / softmax, and the reasons sum to them as usual.
+        """
+        if self.task_kind != "classification":
+            raise ValueError(
+                "fit_soft fits classification students (task_kind='classification'); "
+                "a regression teacher's values are plain labels for fit"
+            )
+        if classes is None:
+            raise ValueError("fit_soft needs the teacher's classes, in the order of its outputs")
+        X = self._checked_frame(X)
+        ordered, outputs = teacher_outputs(targets, classes, len(X), lead=1, what="targets")
+        assert ordered is not None
+        if not np.isfinite(outputs).all():
+            raise ValueError("soft targets must be finite (clip probabilities: teacher_logits)")
+        task = Task("classification", len(ordered))
+        return self._fit_with(
+            X,
+            task,
+            ordered,
+            lambda family, params, _enc, _frame, Z: family.fit_soft(
+                Z, outputs, task, params, self.random_state
+            ),
+        )
+
+    def _checked_frame(self, X: Any) -> pd.DataFrame:
+        """The checks every fit starts with: known family and task kind, a non-empty frame."""
+        get_family(self.family)
+        if self.task_kind not in TASK_KINDS:
+            raise ValueError(f"task_kind must be one of {list(TASK_KINDS)}, got {self.task_kind!r}")
+        X = _as_frame(X)
+        if len(X) == 0 or X.shape[1] == 0:
+            raise ValueError("cannot fit on an empty table (need at least one row and one column)")
+        return X
+
+    def _fit_with(
+        self, X: pd.DataFrame, task: Task, classes: np.ndarray | None, fit_core: CoreFit
+    ) -> ReasoningModel:
+        """Resolve params, encode X, let ``fit_core`` fit the core, and store the fitted state.
+
+        Shared by ``fit``, ``fit_soft`` and ``reasoning.sobolev`` so that every way of fitting
+        leaves the same attributes behind.
+        """
+        family = get_family(self.family)
+        params = family.resolve_params(self.params)
+        features = [Feature(name, infer_dtype(X[name])) for name in X.columns]
+        encoder = family.make_encoder(params).fit(X, features)
+        Z = encoder.transform(X)
+        core = fit_core(family, params, encoder, X, Z)
+        if classes is None:
+            if hasattr(self, "classes_"):
+                del self.classes_
+        else:
             self.classes_: np.ndarray = classes
-        self.core_: FittedCore = family.fit(Z, target, task, params, self.random_state)
+        self.core_: FittedCore = core
         self.task_: Task = task
         self.params_: dict[str, Any] = params
         self.encoder_: TableEncoder = encoder
@@ -210,6 +338,30 @@ class ReasoningModel(BaseEstimator):
         if len(Z) == 0:
             return np.zeros((0, self.n_outputs_))
         return np.asarray(self.core_.proba(Z), dtype=np.float64)
+
+    def jacobian(self, X: pd.DataFrame) -> np.ndarray:
+        """Analytic d raw output / d input column (n, n_features, K), for differentiable families.
+
+        K as in ``decision_function`` (1 for regression; binary [-dm, dm]). Each derivative is in
+        its column's own units (timestamps per day, as encoded); at the imputed value where the
+        input is missing; NaN for boolean and categorical columns, which have no slope. The
+        family gives d output / d design column, the encoder d design / d input (the
+        standardizer's 1 / scale, or the spline basis' derivative): the chain rule joins them.
+        """
+        self._require_fitted()
+        if not self.family_.differentiable:
+            valid = [name for name, fam in FAMILIES.items() if fam.differentiable]
+            raise ValueError(
+                f"family {self.family!r} is not differentiable; Jacobians exist for: {valid}"
+            )
+        frame, Z = self._design(X)
+        if len(Z) == 0:
+            return np.zeros((0, self.n_features_in_, self.n_outputs_))
+        design_grad = np.asarray(self.core_.design_jacobian(Z), dtype=np.float64)
+        slope = self.encoder_.design_derivative(frame)
+        out = self._to_inputs(design_grad * slope[:, :, None])
+        out[:, ~self.encoder_.differentiable_inputs(), :] = np.nan
+        return out
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(base (K,), contributions (n, n_features, K)) per input column, in raw-output space."""
@@ -376,6 +528,43 @@ def _as_frame(X: Any) -> pd.DataFrame:
     if list(X.columns) != names:
         X = X.set_axis(names, axis=1)
     return X
+
+
+def teacher_outputs(
+    raw: Any, classes: Sequence[Any] | None, n_rows: int, lead: int = 1, what: str = "targets"
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(sorted classes, outputs a core fits) from raw outputs given in the teacher's class order.
+
+    ``classes`` None means regression. The classes are sorted like ``fit`` sorts labels and the
+    last axis is permuted to match (a binary m of ``classes[1]`` flips sign if the two swap);
+    then ``fitted_outputs`` applies. Works for values (``lead=1``) and Jacobians (``lead=2``).
+    """
+    a = np.asarray(raw, dtype=np.float64)
+    if a.ndim < lead or a.shape[0] != n_rows:
+        raise ValueError(f"{what} must have one row per input row ({n_rows}), got {a.shape}")
+    if classes is None:
+        return None, fitted_outputs(a, 1, lead, what)
+    ordered, order = _teacher_classes(classes)
+    if a.ndim == lead + 1 and a.shape[-1] == len(ordered):
+        a = a[..., order]
+    elif a.ndim == lead and len(ordered) == 2 and order[0] == 1:
+        a = -a  # m was the log-odds of classes[1], which sorts first
+    return ordered, fitted_outputs(a, len(ordered), lead, what)
+
+
+def _teacher_classes(classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's classes sorted like ``fit`` sorts labels, and the permutation that did it."""
+    values = _label_values(pd.Series(list(classes)))
+    if len(values) < 2:
+        raise ValueError("classification needs at least two classes")
+    try:
+        order = np.argsort(values, kind="stable")
+    except TypeError as exc:
+        raise ValueError(f"class labels must be mutually comparable: {exc}") from None
+    ordered = values[order]
+    if len(np.unique(ordered)) != len(ordered):
+        raise ValueError(f"classes must be distinct, got {list(classes)}")
+    return ordered, order
 
 
 def _label_series(y: Any, n_rows: int) -> pd.Series:

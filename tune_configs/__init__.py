@@ -9,13 +9,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tune_configs import decision_tree, gam, linear, xgboost
+from tune_configs import decision_tree, gam, linear, mlp, random_forest, xgboost
 
 SEARCH_SPACES: dict[str, dict[str, Any]] = {
     "linear": linear.SEARCH_SPACE,
     "gam": gam.SEARCH_SPACE,
     "decision_tree": decision_tree.SEARCH_SPACE,
     "xgboost": xgboost.SEARCH_SPACE,
+    "random_forest": random_forest.SEARCH_SPACE,
+    "mlp": mlp.SEARCH_SPACE,
 }
 
 

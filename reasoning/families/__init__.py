@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from reasoning.families.base import Family, FittedCore, Task
+from reasoning.families.base import Family, FittedCore, StackedCore, Task
 from reasoning.families.decision_tree import DecisionTreeFamily
 from reasoning.families.gam import GamFamily
 from reasoning.families.linear import LinearFamily
+from reasoning.families.mlp import MlpFamily
+from reasoning.families.random_forest import RandomForestFamily
 from reasoning.families.xgboost import XGBoostFamily
 
 FAMILIES: dict[str, Family] = {}
-"""Every family this server can fit (reasoning ones and, later, same-server black boxes)."""
+"""Every family this server can fit: the reasoning ones and same-server black boxes."""
 
 REASONING_FAMILIES: tuple[str, ...] = ("linear", "gam", "decision_tree", "xgboost")
 """Families allowed in ``model_types`` of /v1/reasoning/fit."""
+
+SAME_SERVER_FAMILIES: tuple[str, ...] = ("random_forest", "mlp")
+"""Black boxes for /v1/models/fit only (future teachers); they still explain themselves."""
 
 
 def register_family(family: Family) -> Family:
@@ -38,14 +43,23 @@ def is_differentiable(name: str) -> bool:
     return get_family(name).differentiable
 
 
-for _family in (LinearFamily(), GamFamily(), DecisionTreeFamily(), XGBoostFamily()):
+for _family in (
+    LinearFamily(),
+    GamFamily(),
+    DecisionTreeFamily(),
+    XGBoostFamily(),
+    RandomForestFamily(),
+    MlpFamily(),
+):
     register_family(_family)
 
 __all__ = [
     "FAMILIES",
     "REASONING_FAMILIES",
+    "SAME_SERVER_FAMILIES",
     "Family",
     "FittedCore",
+    "StackedCore",
     "Task",
     "get_family",
     "is_differentiable",

@@ -8,6 +8,10 @@ Output convention (all families): ``decision`` gives raw outputs of shape (n, K)
 regression and K = n_classes for classification. Binary: column 1 is the log-odds m of class 1 and
 column 0 is -m; multiclass: one score per class. ``base_value + contributions(Z).sum(axis=1)``
 equals ``decision(Z)`` to 1e-6.
+
+Soft targets (distillation): ``Family.fit_soft`` fits a classification core to the teacher's raw
+outputs as regression targets, (n, 1) class-1 log-odds m for binary, (n, K) logits for multiclass;
+the core then follows the same output convention.
 """
 
 from __future__ import annotations
@@ -82,6 +86,40 @@ class FittedCore(ABC):
         """Per-row rule text, for families that have one (trees); None otherwise."""
         return None
 
+    def design_jacobian(self, Z: np.ndarray) -> np.ndarray:
+        """d raw output / d design column (n, d, K), for differentiable families only."""
+        raise NotImplementedError(f"{type(self).__name__} has no analytic gradient")
+
+
+class StackedCore(FittedCore):
+    """A classification core made of one regression core per fitted output (soft targets).
+
+    Binary: one core for the class-1 log-odds m, mirrored to [-m, m]; multiclass: one per class.
+    Probabilities are the sigmoid / softmax of the stacked outputs (``FittedCore.proba``).
+    """
+
+    def __init__(self, task: Task, cores: Sequence[FittedCore]) -> None:
+        self.task = task
+        self.cores = list(cores)
+        self.base_value = self._stack([np.asarray(c.base_value) for c in self.cores])
+
+    def _stack(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.concatenate(parts, axis=-1)
+        return mirror_binary(out[..., 0]) if self.task.is_binary else out
+
+    def decision(self, Z: np.ndarray) -> np.ndarray:
+        return self._stack([c.decision(Z) for c in self.cores])
+
+    def contributions(self, Z: np.ndarray) -> np.ndarray:
+        return self._stack([c.contributions(Z) for c in self.cores])
+
+    def design_jacobian(self, Z: np.ndarray) -> np.ndarray:
+        return self._stack([c.design_jacobian(Z) for c in self.cores])
+
+    def rules(self, Z: np.ndarray, design: Sequence[DesignColumn]) -> list[str] | None:
+        """The one core's rules for binary; several trees have no single rule path."""
+        return self.cores[0].rules(Z, design) if len(self.cores) == 1 else None
+
 
 class Family(ABC):
     """A model family: its name, defaults, encoding, and how to fit a core."""
@@ -138,6 +176,26 @@ class Family(ABC):
         random_state: int | None,
     ) -> FittedCore:
         """Fit on design matrix Z; y is float (regression) or class index 0..K-1."""
+
+    def fit_soft(
+        self,
+        Z: np.ndarray,
+        targets: np.ndarray,
+        task: Task,
+        params: Mapping[str, Any],
+        random_state: int | None,
+    ) -> FittedCore:
+        """Fit a classification core to raw-output targets (n, 1) binary m or (n, K) logits.
+
+        The default fits one regression core per target column with the same hyperparameters;
+        families whose estimator takes several outputs at once override this.
+        """
+        regression = Task("regression")
+        cores = [
+            self.fit(Z, targets[:, k], regression, params, random_state)
+            for k in range(targets.shape[1])
+        ]
+        return StackedCore(task, cores)
 
 
 def require_positive(params: Mapping[str, Any], *names: str) -> None:

@@ -31,6 +31,36 @@ def clipped_log_odds(p: np.ndarray) -> np.ndarray:
     return np.log(q / (1.0 - q))
 
 
+def node_parents(tree: Any) -> np.ndarray:
+    """Parent of every node of a fitted sklearn ``tree_`` (-1 for the root)."""
+    left, right = tree.children_left, tree.children_right
+    parent = np.full(tree.node_count, -1, dtype=np.intp)
+    internal = np.flatnonzero(left >= 0)
+    parent[left[internal]] = internal
+    parent[right[internal]] = internal
+    return parent
+
+
+def path_steps(tree: Any, node_value: np.ndarray, n_design: int) -> sparse.csr_matrix:
+    """Saabas steps of one tree as a sparse (node, design column x output) map.
+
+    Each non-root node adds value(node) - value(parent) to the feature its parent split on, so a
+    row's decision path (a 0/1 node indicator) times this map gives its contributions
+    (n, d * K), which telescope to leaf value - root value. ``node_value`` is (n_nodes, K) in
+    whatever space the contributions should live in (forests stack one map per tree).
+    """
+    parent = node_parents(tree)
+    nonroot = np.flatnonzero(parent >= 0)
+    k = node_value.shape[1]
+    delta = node_value[nonroot] - node_value[parent[nonroot]]
+    split_feature = tree.feature[parent[nonroot]]
+    rows = np.repeat(nonroot, k)
+    cols = (split_feature[:, None] * k + np.arange(k)[None, :]).ravel()
+    return sparse.csr_matrix(
+        (delta.ravel(), (rows, cols)), shape=(tree.node_count, n_design * k)
+    )
+
+
 class TreeCore(FittedCore):
     """A fitted sklearn tree with per-node values in raw-output space."""
 
@@ -50,25 +80,9 @@ class TreeCore(FittedCore):
             )
         self.node_value = node_value
         self.base_value = node_value[0].copy()
-        n_nodes = tree.node_count
-        left, right = tree.children_left, tree.children_right
-        parent = np.full(n_nodes, -1, dtype=np.intp)
-        internal = np.flatnonzero(left >= 0)
-        parent[left[internal]] = internal
-        parent[right[internal]] = internal
-        self.parent = parent
-        # One sparse (node -> design column x output) map: each non-root node adds
-        # value(node) - value(parent) to the feature its parent split on.
-        nonroot = np.flatnonzero(parent >= 0)
-        k = node_value.shape[1]
-        delta = node_value[nonroot] - node_value[parent[nonroot]]
-        split_feature = tree.feature[parent[nonroot]]
-        rows = np.repeat(nonroot, k)
-        cols = (split_feature[:, None] * k + np.arange(k)[None, :]).ravel()
         self.n_design = int(estimator.n_features_in_)
-        self.step_matrix = sparse.csr_matrix(
-            (delta.ravel(), (rows, cols)), shape=(n_nodes, self.n_design * k)
-        )
+        self.parent = node_parents(tree)
+        self.step_matrix = path_steps(tree, node_value, self.n_design)
 
     def decision(self, Z: np.ndarray) -> np.ndarray:
         return self.node_value[self.estimator.apply(Z)]

@@ -42,6 +42,11 @@ class LinearCore(FittedCore):
         contrib = centred[:, :, None] * self.coef.T[None, :, :]
         return mirror_binary(contrib[:, :, 0]) if self.task.is_binary else contrib
 
+    def design_jacobian(self, Z: np.ndarray) -> np.ndarray:
+        """The coefficients, the same at every row: the model is linear in the design."""
+        grad = np.broadcast_to(self.coef.T[None, :, :], (len(Z), *self.coef.T.shape))
+        return mirror_binary(grad[:, :, 0]) if self.task.is_binary else grad.copy()
+
 
 class LinearFamily(Family):
     """Ridge(alpha) for regression, LogisticRegression(C=1/alpha) for classification."""
@@ -71,4 +76,17 @@ class LinearFamily(Family):
             # lbfgs is deterministic; random_state only matters for other solvers.
             estimator = LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=random_state)
             estimator.fit(Z, np.asarray(y, dtype=np.intp))
+        return LinearCore(task, estimator, Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1]))
+
+    def fit_soft(
+        self,
+        Z: np.ndarray,
+        targets: np.ndarray,
+        task: Task,
+        params: Mapping[str, Any],
+        random_state: int | None,
+    ) -> LinearCore:
+        """One multi-output Ridge on the teacher's log-odds / logits (the same fit per class)."""
+        estimator = Ridge(alpha=float(params["alpha"]))
+        estimator.fit(Z, np.asarray(targets, dtype=np.float64))
         return LinearCore(task, estimator, Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1]))

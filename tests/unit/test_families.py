@@ -8,16 +8,28 @@ import pytest
 from scipy.special import expit
 
 from reasoning.encoding import MISSING_LEVEL, Feature, TableEncoder, infer_dtype
-from reasoning.families import FAMILIES, REASONING_FAMILIES, get_family, is_differentiable
+from reasoning.families import (
+    FAMILIES,
+    REASONING_FAMILIES,
+    SAME_SERVER_FAMILIES,
+    get_family,
+    is_differentiable,
+)
+from reasoning.families.decision_tree import TreeCore, clipped_log_odds
+from reasoning.families.mlp import MlpCore, hidden_layers
+from reasoning.families.random_forest import ForestCore
 from reasoning.model import ReasoningModel
 
 TASKS = ("regression", "binary", "multiclass")
 N_TRAIN = 240
+ALL_FAMILIES: tuple[str, ...] = REASONING_FAMILIES + SAME_SERVER_FAMILIES
 FAST_PARAMS: dict[str, dict[str, float]] = {
     "linear": {},
     "gam": {},
     "decision_tree": {},
     "xgboost": {"n_estimators": 60},
+    "random_forest": {"n_estimators": 30},
+    "mlp": {"max_iter": 200},
 }
 
 
@@ -73,14 +85,14 @@ def fitted() -> dict[tuple[str, str], tuple[ReasoningModel, pd.DataFrame, np.nda
     out = {}
     for task in TASKS:
         X, y, kind = make_task(task)
-        for family in REASONING_FAMILIES:
+        for family in ALL_FAMILIES:
             model = ReasoningModel(family, kind, FAST_PARAMS[family], random_state=0)
             model.fit(X.iloc[:N_TRAIN], y[:N_TRAIN])
             out[(family, task)] = (model, X.iloc[N_TRAIN:], y[N_TRAIN:])
     return out
 
 
-CASES = [(f, t) for f in REASONING_FAMILIES for t in TASKS]
+CASES = [(f, t) for f in ALL_FAMILIES for t in TASKS]
 
 
 @pytest.mark.parametrize(("family", "task"), CASES)
@@ -121,7 +133,7 @@ def test_probabilities_agree_with_outputs(fitted, family: str, task: str) -> Non
     np.testing.assert_array_equal(model.classes_[np.argmax(proba, axis=1)], model.predict(X))
     if task == "binary":
         np.testing.assert_allclose(raw[:, 0], -raw[:, 1], atol=0)
-        if family != "decision_tree":
+        if family not in ("decision_tree", "random_forest"):  # trees: leaf fractions
             np.testing.assert_allclose(proba[:, 1], expit(raw[:, 1]), atol=1e-12)
 
 
@@ -162,11 +174,14 @@ def test_xgboost_output_is_its_margin_in_float64(fitted, task: str) -> None:
 def test_registry() -> None:
     assert set(REASONING_FAMILIES) <= set(FAMILIES)
     assert [is_differentiable(f) for f in REASONING_FAMILIES] == [True, True, False, False]
+    assert set(FAMILIES) == set(REASONING_FAMILIES) | {"random_forest", "mlp"}
+    assert not set(SAME_SERVER_FAMILIES) & set(REASONING_FAMILIES)
+    assert not is_differentiable("random_forest") and is_differentiable("mlp")
     with pytest.raises(ValueError, match="valid families.*decision_tree.*gam.*linear.*xgboost"):
         get_family("random_tree")
 
 
-@pytest.mark.parametrize("family", REASONING_FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_params_defaults_and_unknown_names(family: str) -> None:
     fam = get_family(family)
     assert fam.resolve_params({}) == dict(fam.defaults)
@@ -352,3 +367,133 @@ def test_tree_path_contributions_go_to_the_split_columns() -> None:
     assert c[0, 0] > 0 > c[1, 0]  # age
     assert c[0, 1] < 0 < c[1, 1]  # color
     np.testing.assert_allclose(base[0] + c.sum(axis=1), [10.0, 5.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_random_forest_outputs_are_the_forest_s(fitted, task: str) -> None:
+    model, X, _ = fitted[("random_forest", task)]
+    Z = model.encoder_.transform(X)
+    forest = model.core_.estimator
+    if task == "regression":
+        np.testing.assert_allclose(model.predict(X), forest.predict(Z), atol=1e-12)
+        return
+    p = forest.predict_proba(Z)
+    np.testing.assert_allclose(model.predict_proba(X), p, atol=0)
+    raw = model.decision_function(X)
+    expected = clipped_log_odds(p[:, 1]) if task == "binary" else clipped_log_odds(p)
+    np.testing.assert_allclose(raw[:, 1] if task == "binary" else raw, expected, atol=1e-12)
+
+
+def test_forest_of_one_tree_explains_like_the_tree() -> None:
+    """The forest reuses the tree's Saabas map: one unbagged tree gives the same reasons."""
+    X, y, _ = make_task("regression")
+    params = {"n_estimators": 1, "max_features": 1.0, "max_depth": 4}
+    model = ReasoningModel("random_forest", params=params, random_state=0).fit(X, y)
+    forest = model.core_.estimator
+    tree = TreeCore(model.task_, forest.estimators_[0])
+    Z = model.encoder_.transform(X)
+    bagged = ForestCore(model.task_, forest)
+    np.testing.assert_allclose(bagged.base_value, tree.base_value, atol=1e-12)
+    np.testing.assert_allclose(bagged.contributions(Z), tree.contributions(Z), atol=1e-12)
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_forest_reasons_average_the_trees_and_skip_unused_columns(task: str) -> None:
+    X, y, kind = make_task(task)
+    X = X.assign(constant=1.0)  # never split on
+    model = ReasoningModel("random_forest", kind, {"n_estimators": 8}, random_state=1).fit(X, y)
+    base, contrib = model.contributions(X)
+    assert (contrib[:, X.columns.get_loc("constant"), :] == 0).all()
+    forest = model.core_.estimator
+    Z = model.encoder_.transform(X)
+    if task == "regression":
+        # Average of the per-tree Saabas reasons (the trees are fitted on raw design columns).
+        trees = [TreeCore(model.task_, t) for t in forest.estimators_]
+        mean_design = np.mean([t.contributions(Z) for t in trees], axis=0)
+        np.testing.assert_allclose(model._to_inputs(mean_design), contrib, atol=1e-9)
+        assert base[0] == pytest.approx(np.mean([t.base_value[0] for t in trees]))
+    else:
+        # Averaged probability-space steps add up to the forest's probability; the log-odds
+        # reasons are those steps times one positive factor per row and class.
+        core = model.core_
+        indicator, _ = forest.decision_path(Z)
+        steps = (indicator @ core.step_matrix).toarray().reshape(len(Z), Z.shape[1], core.k)
+        proba = forest.predict_proba(Z)[:, 1:] if task == "binary" else forest.predict_proba(Z)
+        np.testing.assert_allclose(core.root_value + steps.sum(axis=1), proba, atol=1e-12)
+        k = 1 if task == "binary" else 0
+        design, p = core.contributions(Z)[:, :, k], steps[:, :, 0]
+        moved = np.abs(p) > 1e-9
+        ratio = np.where(moved, design / np.where(moved, p, 1.0), np.nan)
+        assert (ratio[moved] > 0).all()
+        rows = moved.sum(axis=1) > 0
+        spread = np.nanmax(ratio[rows], axis=1) - np.nanmin(ratio[rows], axis=1)
+        np.testing.assert_allclose(spread, 0.0, atol=1e-6 * np.nanmax(ratio))
+
+
+def test_mlp_outputs_are_the_network_s(fitted) -> None:
+    reg, X, _ = fitted[("mlp", "regression")]
+    Z = reg.encoder_.transform(X)
+    np.testing.assert_allclose(reg.predict(X), reg.core_.estimator.predict(Z), atol=1e-9)
+    for task in ("binary", "multiclass"):
+        clf, Xc, _ = fitted[("mlp", task)]
+        Zc = clf.encoder_.transform(Xc)
+        np.testing.assert_allclose(
+            clf.predict_proba(Xc), clf.core_.estimator.predict_proba(Zc), atol=1e-9
+        )
+
+
+@pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
+def test_integrated_gradients(activation: str) -> None:
+    """Midpoint IG is exact for a linear network and nearly so otherwise; the fix is small."""
+    X, y, _ = make_task("regression")
+    model = ReasoningModel("mlp", params={"activation": activation, "max_iter": 200})
+    model.fit(X, y)
+    core: MlpCore = model.core_
+    Z = model.encoder_.transform(X)
+    raw = model.decision_function(X)
+    ig = core.integrated_gradients(Z)[:, :, 0]
+    gap = raw - core.base_value[0] - ig.sum(axis=1)
+    spread = np.abs(raw - core.base_value[0])
+    if activation == "identity":
+        np.testing.assert_allclose(gap, 0.0, atol=1e-9)
+    else:  # O(1/steps^2) where smooth; relu's kinks leave O(1/steps)
+        assert np.median(np.abs(gap)) < (1e-4 if activation == "tanh" else 1e-2) * np.median(spread)
+    contrib = core.contributions(Z)[:, :, 0]
+    np.testing.assert_allclose(core.base_value[0] + contrib.sum(axis=1), raw, atol=1e-9)
+    # The residual goes to the columns in proportion to |attribution|.
+    moved = contrib - ig
+    share = np.abs(ig) / np.abs(ig).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(moved, gap[:, None] * share, atol=1e-12)
+    # The training mean is the baseline: it has no reasons.
+    np.testing.assert_allclose(core.contributions(core.z_mean[None, :]), 0.0, atol=1e-12)
+
+
+def test_mlp_params() -> None:
+    mlp = get_family("mlp")
+    assert mlp.resolve_params({"hidden_layer_sizes": [64, 32]})["hidden_layer_sizes"] == (64, 32)
+    assert mlp.resolve_params({"hidden_layer_sizes": np.int64(16)})["hidden_layer_sizes"] == (16,)
+    assert hidden_layers("64-32") == (64, 32) and hidden_layers((8.0,)) == (8,)
+    for bad in [(), 0, 2.5, [32, -1], "wide", None]:
+        with pytest.raises(ValueError, match="hidden_layer_sizes"):
+            mlp.resolve_params({"hidden_layer_sizes": bad})
+    with pytest.raises(ValueError, match="activation"):
+        mlp.resolve_params({"activation": "gelu"})
+    with pytest.raises(ValueError, match="max_features"):
+        get_family("random_forest").resolve_params({"max_features": 0.0})
+    X, y, _ = make_task("regression", n=120)
+    model = ReasoningModel("mlp", params={"hidden_layer_sizes": [8, 4], "max_iter": 50}).fit(X, y)
+    assert [w.shape[1] for w in model.core_.coefs] == [8, 4, 1]
+
+
+@pytest.mark.parametrize("family", SAME_SERVER_FAMILIES)
+def test_search_spaces_of_the_same_server_families(family: str) -> None:
+    """Every sampled configuration is valid for the family (Tune hands over numpy scalars)."""
+    tune_configs = pytest.importorskip("tune_configs")
+    space = tune_configs.search_space(family)
+    assert set(space) <= set(get_family(family).defaults)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        config = {
+            k: v.sample(random_state=rng) if hasattr(v, "sample") else v for k, v in space.items()
+        }
+        get_family(family).resolve_params(config)

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from reasoning.families import REASONING_FAMILIES
-from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar
-from tests.unit.test_families import FAST_PARAMS, make_task, mixed_frame
+from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar, teacher_logits
+from tests.unit.test_families import ALL_FAMILIES, FAST_PARAMS, N_TRAIN, make_task, mixed_frame
 
 COLUMNS = ["age", "income", "member", "color", "signup"]
 
@@ -26,7 +25,7 @@ def _fit(
     return model.fit(X, y), X, y
 
 
-@pytest.mark.parametrize("family", REASONING_FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_fitting_is_deterministic(family: str) -> None:
     extra = {"subsample": 0.7, "colsample_bytree": 0.7} if family == "xgboost" else {}
     a, X, _ = _fit(family, "binary", **extra)
@@ -35,7 +34,7 @@ def test_fitting_is_deterministic(family: str) -> None:
     np.testing.assert_array_equal(a.contributions(X)[1], b.contributions(X)[1])
 
 
-@pytest.mark.parametrize("family", REASONING_FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_pickle_round_trip(family: str) -> None:
     model, X, _ = _fit(family, "multiclass")
     back = pickle.loads(pickle.dumps(model))
@@ -44,7 +43,7 @@ def test_pickle_round_trip(family: str) -> None:
     assert back.explain(X.head(5)) == model.explain(X.head(5))
 
 
-@pytest.mark.parametrize("family", REASONING_FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_unseen_category_and_missing_only_at_predict_time(family: str) -> None:
     X, signal = mixed_frame(240)
     complete = X.copy()
@@ -332,3 +331,137 @@ def test_integer_values_read_back_as_floats_stay_ints() -> None:
         r["value"] for r in model.explain(as_json, top_k=None)[0]["reasons"] if r["column"] == "age"
     ]
     assert ages == [X["age"].iloc[0]] and type(ages[0]) is int
+
+
+# ----- soft targets (distillation) -------------------------------------------------------------
+
+
+def test_teacher_logits() -> None:
+    p1 = np.array([0.0, 0.2, 0.5, 0.9, 1.0])
+    binary = teacher_logits(np.column_stack([1 - p1, p1]))
+    np.testing.assert_array_equal(binary, teacher_logits(p1))
+    np.testing.assert_array_equal(binary[:, 0], -binary[:, 1])
+    np.testing.assert_allclose(1 / (1 + np.exp(-binary[:, 1])), np.clip(p1, 1e-6, 1 - 1e-6))
+    assert binary[2, 1] == 0.0 and np.isfinite(binary).all()
+    assert teacher_logits(p1, eps=0.1)[-1, 1] == pytest.approx(np.log(9.0))
+    proba = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    multi = teacher_logits(proba)
+    np.testing.assert_allclose(multi.sum(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(multi[0] - multi[0, 0], np.log(proba[0] / 0.7))
+    assert multi[1, 0] - multi[1, 1] == pytest.approx(np.log(1e-6 / 0.5))  # clipped, finite
+    for bad in [np.ones((3, 1)), np.array([[0.5, 1.5]]), np.array([[np.nan, 1.0]])]:
+        with pytest.raises(ValueError):
+            teacher_logits(bad)
+    with pytest.raises(ValueError, match="eps"):
+        teacher_logits(proba, eps=0.0)
+
+
+@pytest.fixture(scope="module")
+def teachers() -> dict[str, tuple[ReasoningModel, pd.DataFrame]]:
+    """An xgboost teacher per classification task, with all its rows."""
+    out = {}
+    for task in ("binary", "multiclass"):
+        X, y, kind = make_task(task)
+        out[task] = (ReasoningModel("xgboost", kind, {"n_estimators": 60}).fit(X, y), X)
+    return out
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_soft_target_students(teachers, family: str, task: str) -> None:
+    teacher, X = teachers[task]
+    targets = teacher_logits(teacher.predict_proba(X))
+    student = ReasoningModel(family, "classification", FAST_PARAMS[family], random_state=0)
+    student.fit_soft(X.iloc[:N_TRAIN], targets[:N_TRAIN], teacher.classes_)
+    held = X.iloc[N_TRAIN:]
+    np.testing.assert_array_equal(student.classes_, teacher.classes_)
+    raw = student.decision_function(held)
+    proba = student.predict_proba(held)
+    assert raw.shape == proba.shape == (len(held), len(teacher.classes_))
+    if task == "binary":
+        np.testing.assert_array_equal(raw[:, 0], -raw[:, 1])
+        np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-raw[:, 1])), atol=1e-12)
+    else:
+        soft = np.exp(raw - raw.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(proba, soft / soft.sum(axis=1, keepdims=True), atol=1e-12)
+    np.testing.assert_array_equal(student.predict(held), student.classes_[raw.argmax(axis=1)])
+    base, contrib = student.contributions(held)
+    np.testing.assert_allclose(base + contrib.sum(axis=1), raw, atol=1e-6, rtol=0)
+    for row, out in zip(student.explain(held.head(10), top_k=None), raw.max(axis=1), strict=False):
+        assert row["output"] == pytest.approx(out, abs=1e-9)
+        assert row["base_value"] + sum(r["contribution"] for r in row["reasons"]) == (
+            pytest.approx(row["output"], abs=1e-6)
+        )
+    agreement = np.mean(student.predict(held) == teacher.predict(held))
+    assert agreement > 0.75
+    back = pickle.loads(pickle.dumps(student))
+    np.testing.assert_array_equal(back.predict_proba(held), proba)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_linear_student_reproduces_a_linear_teacher(task: str) -> None:
+    """Logits linear in the design are fitted exactly: same raw outputs, same probabilities."""
+    X, y, kind = make_task(task)
+    teacher = ReasoningModel("linear", kind).fit(X, y)
+    student = ReasoningModel("linear", kind, {"alpha": 1e-8})
+    student.fit_soft(X, teacher.decision_function(X), teacher.classes_)
+    raw = teacher.decision_function(X)
+    expected = raw if task == "binary" else raw - raw.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(student.decision_function(X), expected, atol=1e-5)
+    np.testing.assert_allclose(student.predict_proba(X), teacher.predict_proba(X), atol=1e-6)
+
+
+def test_soft_target_forms_and_class_order() -> None:
+    X, y, kind = make_task("binary", n=160)
+    teacher = ReasoningModel("linear", kind).fit(X, y)
+    targets = teacher_logits(teacher.predict_proba(X))  # classes "no", "yes"
+    a = ReasoningModel("gam", kind).fit_soft(X, targets, ["no", "yes"])
+    b = ReasoningModel("gam", kind).fit_soft(X, targets[:, 1], ["no", "yes"])  # m alone
+    c = ReasoningModel("gam", kind).fit_soft(X, targets[:, ::-1], ["yes", "no"])  # reordered
+    d = ReasoningModel("gam", kind).fit_soft(X, -targets[:, 1], ["yes", "no"])  # m of "no"
+    for other in (b, c, d):
+        np.testing.assert_array_equal(other.classes_, ["no", "yes"])
+        np.testing.assert_allclose(other.decision_function(X), a.decision_function(X), atol=1e-9)
+    X3, y3, _ = make_task("multiclass", n=160)
+    t3 = ReasoningModel("linear", kind).fit(X3, y3)
+    logits = t3.decision_function(X3)
+    e = ReasoningModel("linear", kind).fit_soft(X3, logits, [1, 2, 3])
+    f = ReasoningModel("linear", kind).fit_soft(X3, logits[:, [2, 0, 1]] + 5.0, [3, 1, 2])
+    np.testing.assert_array_equal(f.classes_, [1, 2, 3])
+    np.testing.assert_allclose(f.decision_function(X3), e.decision_function(X3), atol=1e-9)
+
+
+def test_soft_target_errors() -> None:
+    X, y, kind = make_task("binary", n=80)
+    good = teacher_logits(np.full(80, 0.3))
+    with pytest.raises(ValueError, match="mirrored.*l1 - l0"):
+        ReasoningModel("linear", kind).fit_soft(X, np.column_stack([good[:, 1], good[:, 1]]),
+                                               ["a", "b"])
+    with pytest.raises(ValueError, match="targets must have shape"):
+        ReasoningModel("linear", kind).fit_soft(X, np.zeros((80, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="one row per input row"):
+        ReasoningModel("linear", kind).fit_soft(X, good[:10], ["a", "b"])
+    with pytest.raises(ValueError, match="finite"):
+        ReasoningModel("linear", kind).fit_soft(X, np.full(80, np.inf), ["a", "b"])
+    with pytest.raises(ValueError, match="distinct"):
+        ReasoningModel("linear", kind).fit_soft(X, good, ["a", "a"])
+    with pytest.raises(ValueError, match="classification students"):
+        ReasoningModel("linear", "regression").fit_soft(X, good, ["a", "b"])
+
+
+def test_distilled_student_agrees_with_its_teacher_on_breast_cancer() -> None:
+    """The issue's quality bar: agreement >= 0.95 on held-out real rows."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data, data.target.map({0: "malignant", 1: "benign"}).to_numpy(dtype=object)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    train, test = order[:400], order[400:]
+    teacher = ReasoningModel("random_forest", "classification", {"n_estimators": 60})
+    teacher.fit(X.iloc[train], y[train])
+    student = ReasoningModel("gam", "classification", {"n_knots": 5})
+    student.fit_soft(X.iloc[train], teacher_logits(teacher.predict_proba(X.iloc[train])),
+                     teacher.classes_)
+    agreement = np.mean(student.predict(X.iloc[test]) == teacher.predict(X.iloc[test]))
+    assert agreement >= 0.95

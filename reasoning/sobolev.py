@@ -1,0 +1,178 @@
+"""Sobolev training (Czarnecki et al. 2017) in closed form, for families linear in their parameters.
+
+A DiffModel teacher gives values f(x) and Jacobians J(x) at the dataset's rows. A ``linear`` or
+``gam`` student is g(x) = b + w . z(x), with z the design row, so dg/dx_c = w . dz/dx_c where
+dz/dx_c is the encoder's ``design_derivative`` (nonzero only in column c's own design columns).
+Value and derivative conditions are both linear in w, so one least-squares problem fits them:
+
+    min_(w, b)  sum_i (b + w . z_i - f_i)^2  +  lambda sum_(i, c) (w . dz_i/dx_c - J_ic)^2
+                + alpha ||w||^2
+
+Value rows and derivative rows are stacked (derivative rows sparse: they touch one input column's
+design columns) and solved by sklearn's Ridge (Cholesky, with lambda as the derivative rows'
+sample weight). The intercept appears in value rows only, so it is profiled out: value rows are
+centred (z and f), the stacked system is solved without an intercept, and
+b = mean(f) - mean(z) . w. That is the exact minimiser and leaves b unpenalized, as Ridge's own
+intercept is. There is no hyperparameter search: ``params`` (alpha, n_knots) and ``grad_weight``
+are taken as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.linear_model import Ridge
+
+from reasoning.encoding import TableEncoder, to_float
+from reasoning.families import Family, Task
+from reasoning.families.linear import LinearCore
+from reasoning.model import ReasoningModel, teacher_outputs
+
+SOBOLEV_FAMILIES: tuple[str, ...] = ("linear", "gam")
+"""Families linear in their parameters: their Sobolev fit is one least-squares solve."""
+
+
+def fit_sobolev(
+    X: pd.DataFrame,
+    values: Any,
+    jacobians: Any,
+    *,
+    family: str = "gam",
+    task_kind: str = "regression",
+    classes: Sequence[Any] | None = None,
+    params: dict[str, Any] | None = None,
+    grad_weight: float = 1.0,
+    jacobian_columns: Sequence[str] | None = None,
+    random_state: int | None = 42,
+) -> ReasoningModel:
+    """A ``linear`` or ``gam`` ReasoningModel fitted to a teacher's values and Jacobians.
+
+    ``values``: raw outputs, (n,) for regression; for classification per class in the order of
+    ``classes`` (binary (n,) log-odds m of ``classes[1]`` or mirrored (n, 2) [-m, m]; multiclass
+    (n, K) logits, centred per row together with their Jacobians). ``jacobians``:
+    (n, q[, K]) derivatives of those outputs w.r.t. the input columns ``jacobian_columns``
+    (default: all of X's columns, in order), in each column's own units (timestamps per day).
+    NaN entries are ignored, as are boolean and categorical columns (no slope) and rows where
+    the input is missing (the teacher's slope there is not the slope at our imputed value).
+    A derivative row is used when it is given for every output. ``grad_weight`` is lambda.
+
+    The result is an ordinary fitted ReasoningModel (explain, jacobian, pickle).
+    """
+    if family not in SOBOLEV_FAMILIES:
+        raise ValueError(
+            f"Sobolev fitting needs a family linear in its parameters: {list(SOBOLEV_FAMILIES)}; "
+            f"got {family!r}"
+        )
+    if not (np.isfinite(grad_weight) and grad_weight >= 0):
+        raise ValueError(f"grad_weight must be a finite number >= 0, got {grad_weight!r}")
+    if task_kind == "classification" and classes is None:
+        raise ValueError("classification needs the teacher's classes, in the order of its outputs")
+    model = ReasoningModel(family, task_kind, params, random_state)
+    frame = model._checked_frame(X)
+    classes_arr, f = teacher_outputs(
+        values, classes if task_kind == "classification" else None, len(frame), 1, "values"
+    )
+    _, jac = teacher_outputs(
+        jacobians, classes if task_kind == "classification" else None, len(frame), 2, "jacobians"
+    )
+    if not np.isfinite(f).all():
+        raise ValueError("teacher values must be finite numbers")
+    columns = list(frame.columns) if jacobian_columns is None else [str(c) for c in
+                                                                     jacobian_columns]
+    if jac.shape[1] != len(columns):
+        raise ValueError(
+            f"jacobians have {jac.shape[1]} columns but {len(columns)} jacobian_columns"
+        )
+    unknown = sorted(set(columns) - set(frame.columns))
+    if unknown:
+        raise ValueError(f"jacobian_columns not in X: {unknown}")
+    task = (
+        Task("regression")
+        if classes_arr is None
+        else Task("classification", len(classes_arr))
+    )
+
+    def fit_core(
+        fam: Family, resolved: dict[str, Any], encoder: TableEncoder, data: pd.DataFrame,
+        Z: np.ndarray,
+    ) -> LinearCore:
+        rows, targets, weights = stack_rows(Z, f, jac, encoder, data, columns, grad_weight)
+        ridge = Ridge(alpha=float(resolved["alpha"]), fit_intercept=False, solver="cholesky")
+        squeeze = targets.shape[1] == 1  # one output: 1-D like the label fit, for predict()
+        ridge.fit(rows, targets[:, 0] if squeeze else targets, sample_weight=weights)
+        z_mean = Z.mean(axis=0)
+        coef = np.atleast_2d(ridge.coef_)
+        intercept = f.mean(axis=0) - coef @ z_mean
+        # Put the profiled intercept back so that ridge.predict(Z) is the model's output.
+        ridge.intercept_ = float(intercept[0]) if squeeze else intercept
+        return LinearCore(task, ridge, z_mean)
+
+    return model._fit_with(frame, task, classes_arr, fit_core)
+
+
+def stack_rows(
+    Z: np.ndarray,
+    f: np.ndarray,
+    jac: np.ndarray,
+    encoder: TableEncoder,
+    X: pd.DataFrame,
+    columns: Sequence[str],
+    grad_weight: float,
+) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """The stacked system (rows, targets (m, K'), sample weights) without the intercept.
+
+    Value rows: Z and f centred over the rows, weight 1. Derivative rows: for each usable
+    (row, column), d(design)/d(column) in that column's design columns, target J, weight lambda.
+    """
+    n, d = Z.shape
+    slope = encoder.design_derivative(X)
+    differentiable = encoder.differentiable_inputs()
+    blocks = [sparse.csr_matrix(Z - Z.mean(axis=0))]
+    targets = [f - f.mean(axis=0)]
+    weights = [np.ones(n)]
+    for pos, name in enumerate(columns):  # one block per input column, vectorised over rows
+        index = encoder.feature_index(name)
+        if not differentiable[index] or grad_weight == 0:
+            continue
+        design = encoder.design_indices(name)
+        present = ~np.isnan(to_float(X[name], encoder.features_[index].dtype))
+        rows = np.flatnonzero(np.isfinite(jac[:, pos, :]).all(axis=1) & present)
+        if rows.size == 0:
+            continue
+        data = slope[np.ix_(rows, design)].ravel()
+        row_ids = np.repeat(np.arange(rows.size), design.size)
+        col_ids = np.tile(design, rows.size)
+        blocks.append(sparse.csr_matrix((data, (row_ids, col_ids)), shape=(rows.size, d)))
+        targets.append(jac[rows, pos, :])
+        weights.append(np.full(rows.size, float(grad_weight)))
+    return (
+        sparse.vstack(blocks, format="csr"),
+        np.concatenate(targets, axis=0),
+        np.concatenate(weights),
+    )
+
+
+def mean_gradient_cosine(a: Any, b: Any) -> float:
+    """Gradient fidelity: mean cosine between two Jacobians (n, p[, K]) over rows and outputs.
+
+    Only entries finite in both count (NaN marks columns without a slope); a row whose gradient
+    is zero in either is left out (its direction is undefined). NaN if no row is left.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim not in (2, 3):
+        raise ValueError(f"Jacobians must share a shape (n, p) or (n, p, K): {x.shape}, {y.shape}")
+    if x.ndim == 2:
+        x, y = x[:, :, None], y[:, :, None]
+    both = np.isfinite(x) & np.isfinite(y)
+    x, y = np.where(both, x, 0.0), np.where(both, y, 0.0)
+    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+    defined = norms > 0
+    if not defined.any():
+        return float("nan")
+    cos = (x * y).sum(axis=1)[defined] / norms[defined]
+    return float(np.mean(cos))

@@ -19,6 +19,7 @@ from ray.exceptions import RayActorError
 
 from actors import JOB_MANAGER_NAME, NAMESPACE
 from actors.pipeline import CANCELLED, Outcome, find_runner, start_runner
+from reasoning.distill import DistillOptions
 from reasoning.home import Home
 from reasoning.jobs import JobStore
 from reasoning.schemas import Job, JobKind
@@ -31,9 +32,12 @@ MAX_ATTEMPTS = 3
 class JobManager:
     """Submit, track, cancel and re-run jobs; every method is quick and thread-safe."""
 
-    def __init__(self, home: str, max_running_jobs: int = 2) -> None:
+    def __init__(
+        self, home: str, max_running_jobs: int = 2, options: DistillOptions | None = None
+    ) -> None:
         self.home = home
         self.max_running = max_running_jobs
+        self.options = options or DistillOptions()
         self.store = JobStore(Home.at(home).jobs_db)
         self.lock = threading.Lock()
         # job_id -> (runner, its outcome() ref, attempt)
@@ -102,7 +106,9 @@ class JobManager:
             self.store.fail(job_id, f"failed: the pipeline was lost {MAX_ATTEMPTS} times; "
                             "see the service logs")
             return
-        runner = start_runner(job_id, attempt, kind, self.store.request(job_id), self.home)
+        runner = start_runner(
+            job_id, attempt, kind, self.store.request(job_id), self.home, self.options
+        )
         self.running[job_id] = (runner, runner.outcome.remote(), attempt)
 
     def _watch(self) -> None:
@@ -138,7 +144,9 @@ class JobManager:
             self.store.fail(job_id, outcome.message, outcome.error)
 
 
-def job_manager(home: str, max_running_jobs: int = 2) -> ray.actor.ActorHandle:
+def job_manager(
+    home: str, max_running_jobs: int = 2, options: DistillOptions | None = None
+) -> ray.actor.ActorHandle:
     """Get the JobManager, creating it on first use (detached: it outlives its creator)."""
     return (
         ray.remote(JobManager)
@@ -152,5 +160,5 @@ def job_manager(home: str, max_running_jobs: int = 2) -> ray.actor.ActorHandle:
             max_task_retries=-1,
             max_concurrency=64,
         )
-        .remote(home, max_running_jobs)
+        .remote(home, max_running_jobs, options)
     )

@@ -18,12 +18,23 @@ from typing import Any
 import ray
 
 from actors import JOB_MANAGER_NAME, NAMESPACE
+from actors.synth_gen import TeacherSpec, run_synth_gen
 from actors.trainer import request_stop, run_search, sample_configs
 from reasoning.datasets import DatasetStore
+from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.home import Home
+from reasoning.munge import synthetic_size
 from reasoning.registry import ModelRegistry
-from reasoning.schemas import ModelFitRequest, ReasoningFitRequest
-from reasoning.training import JobFailure, finalize, prepare
+from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.teachers import TeacherError
+from reasoning.training import (
+    JobFailure,
+    PreparedData,
+    finalize,
+    model_card,
+    prepare,
+    with_label_metrics,
+)
 
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
 CANCELLED = "cancelled by request"
@@ -74,14 +85,24 @@ class Reporter:
     def trials(self, done: int, total: int) -> None:
         self(done=done, total=total, message=f"{done} of {total} trials done")
 
+    def rows(self, done: int, total: int) -> None:
+        self(done=done, total=total, message=f"{done:,} of {total:,} rows labelled")
+
 
 class PipelineRunner:
     """Runs one attempt of one job in a thread; `outcome()` waits for its end."""
 
     def __init__(
-        self, job_id: str, attempt: int, kind: str, request_json: dict[str, Any], home: str
+        self,
+        job_id: str,
+        attempt: int,
+        kind: str,
+        request_json: dict[str, Any],
+        home: str,
+        options: DistillOptions,
     ) -> None:
         os.environ.update(TUNE_ENV)
+        self.options = options
         self.job_id, self.attempt, self.kind = job_id, attempt, kind
         self.request = REQUEST_MODELS[kind].model_validate(request_json)
         self.home = Home.at(home)
@@ -124,7 +145,7 @@ class PipelineRunner:
             self._done.set()
 
     def _fit(self) -> Outcome:
-        """Load, filter, split, search, finalize, register."""
+        """Load, filter, split, (label with the teacher,) search, finalize, register."""
         request, n = self.request, self.request.n_hyperopt_steps
         families = request.family_names()
         what = f"{n} {'/'.join(families)} trials"
@@ -132,6 +153,20 @@ class PipelineRunner:
         df = DatasetStore(self.home.datasets).load(str(request.dataset_id))
         data = prepare(df, request)
         self._check_cancelled()
+        if getattr(request, "teacher_get_grads_url", None):
+            return self._register(*self._diffmodel(data))
+        if getattr(request, "has_teacher", False):
+            self._report(stage="synth_gen", message="generating and labelling rows")
+            data.teacher = run_synth_gen(
+                data,
+                self._teacher_spec(),
+                request.random_state,
+                synthetic_size(len(data.X_train), self.options.synthetic_factor,
+                               self.options.synthetic_cap),
+                self.options.synth_gen_shards,
+                on_progress=self.reporter.rows,
+            )
+            self._check_cancelled()
 
         self._report(stage="train", message=f"running {what}", done=0, total=n)
         trials = run_search(
@@ -145,17 +180,56 @@ class PipelineRunner:
         self._check_cancelled()
 
         self._report(stage="finalize", message="refitting the best configuration, explaining it")
-        model, card = finalize(data, request, trials, self.job_id, self.kind)
+        return self._register(*finalize(data, request, trials, self.job_id, self.kind))
+
+    def _register(self, model: Any, card: ModelCard) -> Outcome:
         self._check_cancelled()
         ModelRegistry(self.home.models).add(model, card)
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.test.items())
+        shown = card.metrics.fidelity or card.metrics.test
+        which = "fidelity" if card.metrics.fidelity else "test"
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
         return Outcome(
-            "completed", f"completed: {card.family} model; test {metrics}", str(card.model_id)
+            "completed", f"completed: {card.family} model; {which} {metrics}",
+            str(card.model_id),
         )
+
+    def _teacher_spec(self) -> TeacherSpec:
+        request = self.request
+        if request.teacher_model_id is not None:
+            return TeacherSpec(model_id=str(request.teacher_model_id), home=str(self.home.root))
+        headers = tuple(sorted((request.teacher_predict_headers or {}).items()))
+        return TeacherSpec(url=request.teacher_predict_url, headers=headers,
+                           timeout=self.options.teacher_timeout,
+                           retries=self.options.teacher_retries)
+
+    def _diffmodel(self, data: PreparedData) -> tuple[Any, ModelCard]:
+        """DiffModel teacher: no synth-gen, no search; a Sobolev fit to values + Jacobians."""
+        request = self.request
+        self._report(stage="finalize", message="fetching the teacher's values and Jacobians")
+        try:
+            model, metrics = diffmodel_fit(
+                data,
+                self._teacher_spec().http(),
+                request.teacher_get_grads_url or "",
+                request.family_names()[0],
+                request.random_state,
+            )
+        except TeacherError as err:
+            raise JobFailure(str(err)) from None
+        metrics = with_label_metrics(metrics, model, data, model.family, model.params_,
+                                     request.random_state)
+        card = model_card(model, data, request, self.job_id, self.kind, model.family,
+                          model.params_, [], metrics)
+        return model, card
 
 
 def start_runner(
-    job_id: str, attempt: int, kind: str, request_json: dict[str, Any], home: str
+    job_id: str,
+    attempt: int,
+    kind: str,
+    request_json: dict[str, Any],
+    home: str,
+    options: DistillOptions,
 ) -> ray.actor.ActorHandle:
     """Start a detached runner for this attempt (named, so a new JobManager finds it)."""
     return (
@@ -168,7 +242,7 @@ def start_runner(
             max_concurrency=4,
             max_restarts=0,
         )
-        .remote(job_id, attempt, kind, request_json, home)
+        .remote(job_id, attempt, kind, request_json, home, options)
     )
 
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reasoning.model import ReasoningModel, json_scalar
-from reasoning.schemas import Column, PredictRequest, PredictResponse, RowExplanation
+from reasoning.schemas import (
+    Column,
+    GradsResponse,
+    PredictRequest,
+    PredictResponse,
+    RowExplanation,
+)
 
 
 class RowsError(ValueError):
@@ -98,3 +105,33 @@ def predict_response(
         )
     predictions = [e["output"] for e in explained]
     return PredictResponse(model_id=model_id, predictions=predictions, explanations=explanations)
+
+
+def teacher_predictions(model: ReasoningModel, frame: pd.DataFrame) -> list[Any]:
+    """The teacher protocol's answer: values, or per row a {class: probability} map."""
+    if model.task_kind != "classification":
+        return [float(v) for v in model.predict(frame)]
+    names = [str(json_scalar(c)) for c in model.classes_]
+    return [dict(zip(names, map(float, row), strict=True)) for row in model.predict_proba(frame)]
+
+
+def grads_response(model: ReasoningModel, frame: pd.DataFrame, columns: list[str]) -> GradsResponse:
+    """Per row d raw output / d column in the request's column order (per class when K > 1).
+
+    Non-numeric columns have no derivative: null, as the DiffModel protocol says.
+    """
+    jac = model.jacobian(frame)  # (n, features, K), NaN where not differentiable
+    order = [[f.name for f in model.features_].index(c) for c in columns]
+    jac = jac[:, order, :]
+
+    def cells(values: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else float(v) for v in values]
+
+    classification = model.task_kind == "classification"
+    rows = [
+        [cells(jac[i, :, k]) for k in range(jac.shape[2])] if classification
+        else cells(jac[i, :, 0])
+        for i in range(len(jac))
+    ]
+    classes = [json_scalar(c) for c in model.classes_] if classification else None
+    return GradsResponse(columns=columns, classes=classes, jacobians=rows)

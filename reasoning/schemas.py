@@ -292,7 +292,7 @@ class ModelCard(BaseModel):
     model_id: UUID
     kind: JobKind
     family: str
-    task: Task
+    task: Task | None = Field(description="None for a teacher-only fit: no labels to evaluate")
     dataset_id: UUID
     job_id: UUID
     filter: Filter | None = None
@@ -333,6 +333,52 @@ class PredictRequest(BaseModel):
         if (self.dataframe_split is None) == (self.dataframe_records is None):
             raise ValueError("give exactly one of dataframe_split or dataframe_records")
         return self
+
+
+class InvocationsRequest(BaseModel):
+    """MLflow's scoring protocol: rows as dataframe_split, dataframe_records or instances."""
+
+    dataframe_split: DataframeSplit | None = None
+    dataframe_records: list[dict[str, Any]] | None = None
+    instances: list[dict[str, Any]] | None = None
+    params: dict[str, Any] | None = Field(default=None, description="Accepted and ignored.")
+
+    @model_validator(mode="after")
+    def _exactly_one_shape(self) -> InvocationsRequest:
+        given = [self.dataframe_split, self.dataframe_records, self.instances]
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("give exactly one of dataframe_split, dataframe_records, instances")
+        return self
+
+    def rows(self) -> PredictRequest:
+        """The same rows in the predict request's shape."""
+        return PredictRequest(
+            dataframe_split=self.dataframe_split,
+            dataframe_records=self.dataframe_records if self.instances is None else self.instances,
+            top_k=1,
+        )
+
+    def columns(self) -> list[str]:
+        """The request's column order (grads answer in it)."""
+        if self.dataframe_split is not None:
+            return list(self.dataframe_split.columns)
+        records = self.dataframe_records if self.instances is None else self.instances
+        return list(records[0]) if records else []
+
+
+class InvocationsResponse(BaseModel):
+    """Per row a value (regression) or a {class: probability} map (classification)."""
+
+    predictions: list[Any]
+
+
+class GradsResponse(BaseModel):
+    """Per row d output / d column for each request column (per class for classification);
+    null for columns that are not numeric."""
+
+    columns: list[str]
+    classes: list[Any] | None = None
+    jacobians: list[Any]
 
 
 class Reason(BaseModel):

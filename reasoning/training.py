@@ -16,6 +16,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from reasoning.distill import (
+    TeacherTargets,
+    fidelity,
+    fidelity_loss,
+    fit_student,
+    label_metrics,
+)
 from reasoning.filters import apply_filter
 from reasoning.metrics import evaluate, validation_loss
 from reasoning.model import ReasoningModel
@@ -34,6 +41,10 @@ MIN_ROWS = 20
 """Fewer usable rows than this after the filter is a failed job, not a silly model."""
 SPLIT = (0.6, 0.2, 0.2)
 SCORE_NAME = {"regression": "validation_rmse", "classification": "validation_log_loss"}
+FIDELITY_SCORE_NAME = {
+    "regression": "validation_rmse_to_teacher",
+    "classification": "validation_kl_to_teacher",
+}
 
 
 class JobFailure(Exception):
@@ -42,19 +53,28 @@ class JobFailure(Exception):
 
 @dataclass
 class PreparedData:
-    """The split a fit works on, passed to every trial by object reference."""
+    """The split a fit works on, passed to every trial by object reference.
 
-    task_kind: str
-    label_column: str
+    Without a task (a teacher-only fit) there are no labels: the y arrays are None.
+    With a teacher, `teacher` holds its targets and the labels only evaluate.
+    """
+
+    task_kind: str | None
+    label_column: str | None
     X_train: pd.DataFrame
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     X_val: pd.DataFrame
-    y_val: np.ndarray
+    y_val: np.ndarray | None
     X_test: pd.DataFrame
-    y_test: np.ndarray
+    y_test: np.ndarray | None
     rows: RowCounts
     stratified: bool
     dropped_null_labels: int
+    teacher: TeacherTargets | None = None
+
+    def X_all(self) -> pd.DataFrame:
+        """Every real row, in train / validation / test order."""
+        return pd.concat([self.X_train, self.X_val, self.X_test], ignore_index=True)
 
 
 def _labels(series: pd.Series, task_kind: str) -> np.ndarray:
@@ -68,12 +88,32 @@ def _labels(series: pd.Series, task_kind: str) -> np.ndarray:
     return series.astype(str).to_numpy(dtype=object)
 
 
+def _check_labels(y: np.ndarray, task_kind: str, label: str) -> np.ndarray | None:
+    """Fail on labels nothing can be learnt from; the classes to stratify by, if usable."""
+    if task_kind == "regression":
+        if np.nanstd(y) == 0:
+            raise JobFailure(f"label column {label!r} is constant ({y[0]}); nothing to learn")
+        return None
+    classes, counts = np.unique(y.astype(str), return_counts=True)
+    if len(classes) < 2:
+        raise JobFailure(
+            f"label column {label!r} has a single class ({classes[0]!r}) after the filter; "
+            "classification needs at least two"
+        )
+    return y.astype(str) if counts.min() >= 3 else None
+
+
 def prepare(
     df: pd.DataFrame, request: ReasoningFitRequest | ModelFitRequest
 ) -> PreparedData:
-    """Filter, drop unlabeled rows, and split train/validation/test (seeded, stratified)."""
-    assert request.task is not None, "label fits need a task"
-    task_kind, label = request.task.task_kind, request.task.label_column
+    """Filter, drop unlabeled rows, and split train/validation/test (seeded, stratified).
+
+    With a teacher the labels only evaluate, so rows without one are kept and nothing
+    about the labels can fail the job.
+    """
+    distill = getattr(request, "has_teacher", False)
+    task_kind = request.task.task_kind if request.task else None
+    label = request.task.label_column if request.task else None
     total = len(df)
     kept = apply_filter(df, request.filter)
     after_filter = len(kept)
@@ -81,32 +121,25 @@ def prepare(
         raise JobFailure(
             f"the filter kept {after_filter} of {total} rows; at least {MIN_ROWS} are needed"
         )
-    labeled = kept[kept[label].notna()]
-    dropped = after_filter - len(labeled)
-    if len(labeled) < MIN_ROWS:
-        raise JobFailure(
-            f"only {len(labeled)} of {after_filter} rows have a value in label column "
-            f"{label!r}; at least {MIN_ROWS} are needed"
-        )
-    y = _labels(labeled[label], task_kind)
-    X = labeled.drop(columns=[label])
-    if task_kind == "classification":
-        classes, counts = np.unique(y.astype(str), return_counts=True)
-        if len(classes) < 2:
+    y, stratify, dropped = None, None, 0
+    if label is not None and not distill:
+        labeled = kept[kept[label].notna()]
+        dropped = after_filter - len(labeled)
+        if len(labeled) < MIN_ROWS:
             raise JobFailure(
-                f"label column {label!r} has a single class ({classes[0]!r}) after the "
-                "filter; classification needs at least two"
+                f"only {len(labeled)} of {after_filter} rows have a value in label column "
+                f"{label!r}; at least {MIN_ROWS} are needed"
             )
-    elif np.nanstd(y) == 0:
-        raise JobFailure(f"label column {label!r} is constant ({y[0]}); nothing to learn")
-    stratify = None
-    if task_kind == "classification" and counts.min() >= 3:
-        stratify = y.astype(str)
+        kept = labeled
+        y = _labels(labeled[label], task_kind)
+        stratify = _check_labels(y, task_kind, label)
+    elif label is not None:
+        y = kept[label].astype(object).where(kept[label].notna(), None).to_numpy()
+    X = kept.drop(columns=[label]) if label is not None else kept
     seed = request.random_state
-    test_frac = SPLIT[2]
     val_frac = SPLIT[1] / (SPLIT[0] + SPLIT[1])
     idx = np.arange(len(X))
-    rest, test = train_test_split(idx, test_size=test_frac, random_state=seed, stratify=stratify)
+    rest, test = train_test_split(idx, test_size=SPLIT[2], random_state=seed, stratify=stratify)
     rest_strat = stratify[rest] if stratify is not None else None
     train, val = train_test_split(
         rest, test_size=val_frac, random_state=seed, stratify=rest_strat
@@ -116,11 +149,11 @@ def prepare(
         task_kind=task_kind,
         label_column=label,
         X_train=take[train].reset_index(drop=True),
-        y_train=y[train],
+        y_train=None if y is None else y[train],
         X_val=take[val].reset_index(drop=True),
-        y_val=y[val],
+        y_val=None if y is None else y[val],
         X_test=take[test].reset_index(drop=True),
-        y_test=y[test],
+        y_test=None if y is None else y[test],
         rows=RowCounts(
             total=total, after_filter=after_filter, train=len(train), validation=len(val),
             test=len(test),
@@ -133,10 +166,16 @@ def prepare(
 def score_trial(
     data: PreparedData, family: str, params: dict[str, Any], random_state: int
 ) -> float:
-    """Fit on train, score on validation (lower is better)."""
-    model = ReasoningModel(family, data.task_kind, params, random_state)
-    model.fit(data.X_train, data.y_train)
-    loss = validation_loss(data.task_kind, data.y_val, model, data.X_val)
+    """Fit on train, score on validation (lower is better): against the labels, or the
+    teacher when there is one."""
+    t = data.teacher
+    if t is not None:
+        student = fit_student(family, params, random_state, t.X_fit, t.t_fit, t.classes)
+        loss = fidelity_loss(student, data.X_val, t.t_val)
+    else:
+        model = ReasoningModel(family, data.task_kind, params, random_state)
+        model.fit(data.X_train, data.y_train)
+        loss = validation_loss(data.task_kind, data.y_val, model, data.X_val)
     return loss if math.isfinite(loss) else float("inf")
 
 
@@ -149,6 +188,89 @@ def best_trial(trials: list[Trial]) -> Trial:
     return min(scored, key=lambda t: t.score)
 
 
+def _refit(
+    data: PreparedData, family: str, params: dict[str, Any], random_state: int
+) -> tuple[ReasoningModel, Metrics]:
+    """The final model on train+validation and its metrics on the test rows."""
+    t = data.teacher
+    if t is None:
+        X = pd.concat([data.X_train, data.X_val], ignore_index=True)
+        y = np.concatenate([data.y_train, data.y_val])
+        model = ReasoningModel(family, data.task_kind, params, random_state).fit(X, y)
+        return model, Metrics(test=evaluate(data.task_kind, data.y_test, model, data.X_test))
+    X = pd.concat([t.X_fit, data.X_val], ignore_index=True)
+    student = fit_student(
+        family, params, random_state, X, np.concatenate([t.t_fit, t.t_val]), t.classes
+    )
+    metrics = Metrics(fidelity=fidelity(student, data.X_test, t.t_test))
+    return student, with_label_metrics(metrics, student, data, family, params, random_state)
+
+
+def with_label_metrics(
+    metrics: Metrics,
+    student: ReasoningModel,
+    data: PreparedData,
+    family: str,
+    params: dict[str, Any],
+    random_state: int,
+) -> Metrics:
+    """Add the distilled student's accuracy against the labels and the label-only baseline
+    (same family and configuration fitted on the labels), where there are labels."""
+    test = _labelled(data, "test")
+    metrics.test = label_metrics(student, data.task_kind, *test)
+    baseline = label_only(data, family, params, random_state)
+    if baseline is not None:
+        metrics.label_only = label_metrics(baseline, data.task_kind, *test)
+    return metrics
+
+
+def _labelled(data: PreparedData, part: str) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """A split part's labels and rows, keeping only rows that have a label."""
+    y, X = getattr(data, f"y_{part}"), getattr(data, f"X_{part}")
+    if y is None:
+        return None, X
+    mask = pd.notna(pd.Series(y)).to_numpy()
+    y = y[mask]
+    if data.task_kind == "regression":
+        y = y.astype(float)
+    elif len(y) and all(isinstance(v, bool | np.bool_) for v in y):
+        y = y.astype(bool)
+    return y, X[mask].reset_index(drop=True)
+
+
+def label_only(
+    data: PreparedData, family: str, params: dict[str, Any], random_state: int
+) -> ReasoningModel | None:
+    """The same family and configuration fitted on the labels alone (the baseline)."""
+    if data.task_kind is None or data.y_train is None:
+        return None
+    parts = [_labelled(data, p) for p in ("train", "val")]
+    y = np.concatenate([p[0] for p in parts])
+    if len(y) < MIN_ROWS or len({str(v) for v in y}) < 2:
+        return None
+    X = pd.concat([p[1] for p in parts], ignore_index=True)
+    return ReasoningModel(family, data.task_kind, params, random_state).fit(X, y)
+
+
+def summary_line(data: PreparedData, random_state: int) -> str:
+    """How many rows the filter kept and how they were split, for the model card."""
+    rows = data.rows
+    how = "stratified by label" if data.stratified else "random"
+    text = (
+        f"The filter kept {rows.after_filter:,} of {rows.total:,} rows"
+        + (f"; {data.dropped_null_labels:,} without a label were dropped"
+           if data.dropped_null_labels else "")
+        + f"; split {rows.train:,} train / {rows.validation:,} validation / {rows.test:,} "
+        f"test ({how}, random_state={random_state})."
+    )
+    if data.teacher is not None and data.teacher.teacher.get("kind") == "diffmodel":
+        text += " The DiffModel teacher gave values and Jacobians for them (Sobolev fit)."
+    elif data.teacher is not None:
+        text += (f" The teacher labelled them and {data.teacher.n_synthetic:,} synthetic rows "
+                 "(MUNGE) around the training rows.")
+    return text
+
+
 def finalize(
     data: PreparedData,
     request: ReasoningFitRequest | ModelFitRequest,
@@ -159,22 +281,26 @@ def finalize(
     """Refit the best trial's family and configuration on train+validation, evaluate, explain."""
     best = best_trial(trials)
     family = best.family or request.family_names()[0]
-    X = pd.concat([data.X_train, data.X_val], ignore_index=True)
-    y = np.concatenate([data.y_train, data.y_val])
-    model = ReasoningModel(family, data.task_kind, best.params, request.random_state).fit(X, y)
-    metrics = evaluate(data.task_kind, data.y_test, model, data.X_test)
-    explanation = model.global_explanation(data.X_test)
-    rows = data.rows
-    how = "stratified by label" if data.stratified else "random"
-    summary = (
-        f"The filter kept {rows.after_filter:,} of {rows.total:,} rows"
-        + (f"; {data.dropped_null_labels:,} without a label were dropped" if
-           data.dropped_null_labels else "")
-        + f"; split {rows.train:,} train / {rows.validation:,} validation / {rows.test:,} "
-        f"test ({how}, random_state={request.random_state})."
+    model, metrics = _refit(data, family, best.params, request.random_state)
+    return model, model_card(
+        model, data, request, job_id, kind, family, best.params, trials, metrics
     )
+
+
+def model_card(
+    model: ReasoningModel,
+    data: PreparedData,
+    request: ReasoningFitRequest | ModelFitRequest,
+    job_id: str,
+    kind: str,
+    family: str,
+    params: dict[str, Any],
+    trials: list[Trial],
+    metrics: Metrics,
+) -> ModelCard:
+    """The card the registry keeps next to the model."""
     classes = getattr(model, "classes_", None)
-    card = ModelCard(
+    return ModelCard(
         model_id=uuid.uuid4(),
         kind=kind,
         family=family,
@@ -182,20 +308,20 @@ def finalize(
         dataset_id=request.dataset_id,
         job_id=job_id,
         filter=request.filter,
-        teacher=None,
+        teacher=data.teacher.teacher if data.teacher is not None else None,
         features=[Column(name=f.name, dtype=f.dtype) for f in model.features_],
         classes=[_json_scalar(c) for c in classes] if classes is not None else None,
-        hyperparameters=best.params,
-        score_name=SCORE_NAME[data.task_kind],
+        hyperparameters=params,
+        score_name=SCORE_NAME[model.task_kind] if data.teacher is None
+        else FIDELITY_SCORE_NAME[model.task_kind],
         trials=trials,
-        rows=rows,
-        metrics=Metrics(test=metrics),
-        explanation=Explanation(**explanation),
+        rows=data.rows,
+        metrics=metrics,
+        explanation=Explanation(**model.global_explanation(data.X_test)),
         random_state=request.random_state,
         created_at=datetime.now(UTC),
-        summary=summary,
+        summary=summary_line(data, request.random_state),
     )
-    return model, card
 
 
 def _json_scalar(value: Any) -> Any:

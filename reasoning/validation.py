@@ -56,9 +56,20 @@ def check_fit_request(
             {**e, "loc": ["body", *e["loc"]]} for e in check_filter(request.filter, dtypes)
         ]
     teacher_id = getattr(request, "teacher_model_id", None)
-    if teacher_id is not None and find_model is not None and find_model(str(teacher_id)) is None:
-        errors.append(
-            {"loc": ["body", "teacher_model_id"],
-             "msg": f"model {teacher_id} does not exist or is not completed"}
-        )
+    if teacher_id is not None and find_model is not None:
+        teacher = find_model(str(teacher_id))
+        loc = ["body", "teacher_model_id"]
+        if teacher is None:
+            errors.append({"loc": loc,
+                           "msg": f"model {teacher_id} does not exist or is not completed"})
+        else:
+            label = request.task.label_column if request.task else None
+            wanted = [f.name for f in teacher.features]
+            missing = [c for c in wanted if c not in dtypes]
+            if missing:
+                errors.append({"loc": loc, "msg": "the teacher needs columns the dataset "
+                               f"lacks: {', '.join(missing)}"})
+            elif label in wanted:
+                errors.append({"loc": loc, "msg": f"the teacher uses the label column "
+                               f"{label!r} as an input; a student cannot be fitted without it"})
     return errors

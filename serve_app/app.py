@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+import pandas as pd
 from fastapi import FastAPI, File, Form, UploadFile
 from ray import serve
 from ray.exceptions import RayTaskError
@@ -19,18 +20,30 @@ from starlette.concurrency import run_in_threadpool
 
 from actors.job_manager import job_manager
 from reasoning.datasets import DatasetError, DatasetStore, read_table
+from reasoning.families import FAMILIES
 from reasoning.home import Home
-from reasoning.predict import RowsError, predict_response, rows_frame
+from reasoning.predict import (
+    RowsError,
+    grads_response,
+    predict_response,
+    rows_frame,
+    teacher_predictions,
+)
 from reasoning.registry import ModelRegistry
 from reasoning.schemas import (
     DatasetInfo,
     DatasetList,
     FitAccepted,
+    GradsResponse,
     Health,
+    InvocationsRequest,
+    InvocationsResponse,
     Job,
+    JobKind,
     JobList,
     JobStatus,
     ModelCard,
+    ModelFitRequest,
     ModelList,
     PredictRequest,
     PredictResponse,
@@ -59,16 +72,37 @@ class ModelPredictor:
         self.registry = ModelRegistry(Home.at(config.home).models)
         self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
 
-    def predict(self, model_id: str, request: PredictRequest) -> PredictResponse:
+    def _card(self, model_id: str) -> ModelCard:
         try:
-            card = self.registry.card(model_id)
+            return self.registry.card(model_id)
         except KeyError:
             raise Problem(404, f"model {model_id} not found") from None
+
+    def _rows(self, model_id: str, request: PredictRequest) -> tuple[ModelCard, pd.DataFrame]:
+        card = self._card(model_id)
         try:
-            frame = rows_frame(request, card.features)
+            return card, rows_frame(request, card.features)
         except RowsError as err:
             raise problems.invalid(["body"], str(err)) from None
+
+    def predict(self, model_id: str, request: PredictRequest) -> PredictResponse:
+        _, frame = self._rows(model_id, request)
         return predict_response(self._load(model_id), model_id, frame, request.top_k)
+
+    def invocations(self, model_id: str, request: InvocationsRequest) -> InvocationsResponse:
+        _, frame = self._rows(model_id, request.rows())
+        return InvocationsResponse(predictions=teacher_predictions(self._load(model_id), frame))
+
+    def grads(self, model_id: str, request: InvocationsRequest) -> GradsResponse:
+        card = self._card(model_id)
+        if not FAMILIES[card.family].differentiable:
+            raise problems.invalid(
+                ["path", "model_id"],
+                f"family {card.family!r} is not differentiable; /grads serves "
+                + ", ".join(n for n, f in FAMILIES.items() if f.differentiable),
+            )
+        _, frame = self._rows(model_id, request.rows())
+        return grads_response(self._load(model_id), frame, request.columns())
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
@@ -81,7 +115,9 @@ class ReasoningIngress:
         home = Home.at(self.settings.home)
         self.datasets = DatasetStore(home.datasets)
         self.models = ModelRegistry(home.models)
-        self.jobs = job_manager(str(home.root), self.settings.max_running_jobs)
+        self.jobs = job_manager(
+            str(home.root), self.settings.max_running_jobs, self.settings.pipeline_options()
+        )
         self.predictor = predictor
 
     @api.get("/healthz", tags=["service"])
@@ -130,6 +166,17 @@ class ReasoningIngress:
 
     @api.post("/v1/reasoning/fit", status_code=202, tags=["reasoning"])
     async def reasoning_fit(self, request: ReasoningFitRequest) -> FitAccepted:
+        """Fit a ReasoningModel on the labels or by distilling a teacher."""
+        return await self._submit("reasoning_fit", request)
+
+    @api.post("/v1/models/fit", status_code=202, tags=["models"])
+    async def models_fit(self, request: ModelFitRequest) -> FitAccepted:
+        """Train a same-server model (a future teacher); the search picks among the families."""
+        return await self._submit("model_fit", request)
+
+    async def _submit(
+        self, kind: JobKind, request: ReasoningFitRequest | ModelFitRequest
+    ) -> FitAccepted:
         """Validate everything that can be checked now, then hand the job to the JobManager."""
         try:
             dataset = self.datasets.get(str(request.dataset_id))
@@ -138,16 +185,12 @@ class ReasoningIngress:
         errors = check_fit_request(request, dataset.dtypes(), self._completed_model)
         if errors:
             raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
-        if request.has_teacher:
-            raise Problem(501, "distillation from a teacher is not available in this version")
-        job = await self.jobs.submit.remote(
-            str(uuid4()), "reasoning_fit", request.model_dump(mode="json")
-        )
+        job = await self.jobs.submit.remote(str(uuid4()), kind, request.model_dump(mode="json"))
+        families = "/".join(request.family_names())
         return FitAccepted(
             job_id=job.job_id,
             status=job.status,
-            message=f"accepted: {request.family_names()[0]} fit with "
-            f"{request.n_hyperopt_steps} trials",
+            message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
             dataset_id=job.dataset_id,
         )
 
@@ -190,8 +233,24 @@ class ReasoningIngress:
 
     @api.post("/v1/models/{model_id}/predict", tags=["models"])
     async def predict(self, model_id: UUID, request: PredictRequest) -> PredictResponse:
+        """Predictions with the top-k reasons per row."""
+        return await self._score("predict", model_id, request)
+
+    @api.post("/v1/models/{model_id}/invocations", tags=["models"])
+    async def invocations(
+        self, model_id: UUID, request: InvocationsRequest
+    ) -> InvocationsResponse:
+        """MLflow's scoring protocol: any server (this one too) can use the model as a teacher."""
+        return await self._score("invocations", model_id, request)
+
+    @api.post("/v1/models/{model_id}/grads", tags=["models"])
+    async def grads(self, model_id: UUID, request: InvocationsRequest) -> GradsResponse:
+        """Per-row Jacobians of a differentiable model: it can be a DiffModel teacher."""
+        return await self._score("grads", model_id, request)
+
+    async def _score(self, method: str, model_id: UUID, request: Any) -> Any:
         try:
-            return await self.predictor.predict.remote(str(model_id), request)
+            return await getattr(self.predictor, method).remote(str(model_id), request)
         except RayTaskError as err:
             # Re-raise the predictor's own Problem so it keeps its status and fields.
             if isinstance(err.cause, Problem):

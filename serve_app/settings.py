@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reasoning.distill import DistillOptions
+
 APP_NAME = "reasoning"
 
 
@@ -21,3 +23,22 @@ class Settings(BaseSettings):
     max_running_jobs: int = 2
     """Jobs whose pipelines run at once; more wait as `pending` (trials share the CPUs)."""
     model_cache_size: int = 16
+    synthetic_factor: float = 5.0
+    """Synth-gen makes about this many synthetic rows per real training row ..."""
+    synthetic_cap: int = 100_000
+    """... and at most this many in all."""
+    synth_gen_shards: int = 2
+    """SynthGen actors per distillation job (one CPU each)."""
+    teacher_timeout: float = 30.0
+    """Seconds to wait for one batch from an external teacher."""
+    teacher_retries: int = 3
+    """Retries (with backoff) after a connection error, a timeout or a 5xx."""
+
+    def pipeline_options(self) -> DistillOptions:
+        return DistillOptions(
+            synthetic_factor=self.synthetic_factor,
+            synthetic_cap=self.synthetic_cap,
+            synth_gen_shards=self.synth_gen_shards,
+            teacher_timeout=self.teacher_timeout,
+            teacher_retries=self.teacher_retries,
+        )

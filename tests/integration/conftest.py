@@ -21,7 +21,11 @@ os.environ["RAY_AUTH_MODE"] = "token"
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     svc = Service(
-        tmp_path_factory.mktemp("home"), REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT)
+        tmp_path_factory.mktemp("home"),
+        REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
+        # Impatient with teachers, so the fault tests fail fast.
+        REASONING_TEACHER_TIMEOUT="2",
+        REASONING_TEACHER_RETRIES="1",
     ).start()
     yield svc
     svc.stop()

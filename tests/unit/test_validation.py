@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -182,4 +183,16 @@ def test_teacher_model_must_exist_and_be_completed() -> None:
     errors = _check(lambda _: None, teacher_model_id=teacher)
     assert errors == [{"loc": ["body", "teacher_model_id"],
                        "msg": f"model {teacher} does not exist or is not completed"}]
-    assert _check(lambda _: object(), teacher_model_id=teacher) == []
+    card = SimpleNamespace(features=[SimpleNamespace(name="rooms")])
+    assert _check(lambda _: card, teacher_model_id=teacher) == []
+
+
+def test_teacher_model_must_fit_the_dataset() -> None:
+    teacher = str(uuid.uuid4())
+    needs_more = SimpleNamespace(features=[SimpleNamespace(name="rooms"),
+                                           SimpleNamespace(name="garage")])
+    errors = _check(lambda _: needs_more, teacher_model_id=teacher)
+    assert errors[0]["loc"] == ["body", "teacher_model_id"] and "garage" in errors[0]["msg"]
+    reads_label = SimpleNamespace(features=[SimpleNamespace(name="price")])
+    errors = _check(lambda _: reads_label, teacher_model_id=teacher)
+    assert "label column 'price'" in errors[0]["msg"]

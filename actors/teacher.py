@@ -1,0 +1,54 @@
+"""TeacherModel actors: a stored model served in-cluster, one actor per model in use.
+
+Synth-gen actors call `predict` through the actor handle, so labelling by a same-server
+teacher opens no socket. The actor is named by model id and detached: created on first
+use, reused by every later job, and restarted by Ray if it dies.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import ray
+
+from actors import NAMESPACE
+from reasoning.home import Home
+from reasoning.model import json_scalar
+from reasoning.registry import ModelRegistry
+from reasoning.teachers import TeacherAnswer
+
+
+class TeacherModel:
+    """Loads one model once and answers `predict(batch)` with values or probabilities."""
+
+    def __init__(self, model_id: str, home: str) -> None:
+        registry = ModelRegistry(Home.at(home).models)
+        self.model = registry.load(model_id)
+        self.card = registry.card(model_id)
+
+    def predict(self, frame: pd.DataFrame) -> TeacherAnswer:
+        frame = frame[[f.name for f in self.card.features]]
+        if self.model.task_kind == "classification":
+            classes = [json_scalar(c) for c in self.model.classes_]
+            return TeacherAnswer(self.model.predict_proba(frame), classes)
+        return TeacherAnswer(self.model.predict(frame).astype(float))
+
+    def features(self) -> list[str]:
+        return [f.name for f in self.card.features]
+
+
+def teacher_model(model_id: str, home: str) -> ray.actor.ActorHandle:
+    """The TeacherModel actor of this model, created if none is alive."""
+    return (
+        ray.remote(TeacherModel)
+        .options(
+            name=f"teacher:{model_id}",
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            num_cpus=0,
+            max_restarts=-1,
+            max_task_retries=3,
+            max_concurrency=4,
+        )
+        .remote(model_id, home)
+    )

@@ -1,0 +1,197 @@
+"""Distillation end to end through the REST API: every teacher kind, round trips, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pandas as pd
+import pytest
+from sklearn.datasets import make_friedman1
+
+from tests.integration.service import Service, upload, wait_job
+from tests.teacher_server import TeacherServer
+
+REG = {"task_kind": "regression", "label_column": "price"}
+
+
+@pytest.fixture(scope="module")
+def teacher_server() -> Iterator[TeacherServer]:
+    server = TeacherServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def friedman_dataset(client: httpx.Client) -> dict:
+    X, y = make_friedman1(n_samples=1000, n_features=10, noise=1.0, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(1, 11)]).assign(y=y)
+    return upload(client, frame, "friedman")
+
+
+def _fit(client: httpx.Client, path: str, body: dict) -> dict:
+    response = client.post(path, json=body)
+    assert response.status_code == 202, response.text
+    return wait_job(client, response.json()["job_id"])
+
+
+def _card(client: httpx.Client, job: dict) -> dict:
+    assert job["status"] == "completed", job
+    return client.get(f"/v1/models/{job['model_id']}").json()
+
+
+@pytest.fixture(scope="module")
+def same_server_teacher(client: httpx.Client, houses_dataset: dict) -> dict:
+    """A model trained by /v1/models/fit, searched over two families."""
+    job = _fit(client, "/v1/models/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": REG,
+        "model_types": ["xgboost", "random_forest"], "n_hyperopt_steps": 4,
+    })
+    return _card(client, job)
+
+
+def test_models_fit_spreads_trials_across_families(same_server_teacher):
+    card = same_server_teacher
+    assert card["kind"] == "model_fit"
+    assert [t["family"] for t in card["trials"]] == ["xgboost"] * 2 + ["random_forest"] * 2
+    best = min(card["trials"], key=lambda t: t["score"])
+    assert card["family"] == best["family"] and card["hyperparameters"] == best["params"]
+
+
+def _log_count(service: Service, needle: str) -> int:
+    return service.log.read_text(errors="replace").count(needle)
+
+
+def test_distill_from_a_same_server_model_opens_no_socket(
+    client, service, houses_dataset, same_server_teacher, teacher_server
+):
+    before_http = teacher_server.count()
+    before_log = _log_count(service, "/invocations")
+    job = _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["gam"],
+        "n_hyperopt_steps": 2, "teacher_model_id": same_server_teacher["model_id"],
+    })
+    card = _card(client, job)
+    assert card["teacher"] == {"kind": "model", "model_id": same_server_teacher["model_id"]}
+    assert card["metrics"]["fidelity"]["r2"] > 0.8
+    assert {"rmse", "r2"} <= set(card["metrics"]["test"]) and card["metrics"]["label_only"]
+    assert "price" not in {f["name"] for f in card["features"]}
+    assert "synthetic rows" in card["summary"]
+    # No HTTP on this path: neither the service's scoring routes nor any other server.
+    assert _log_count(service, "/invocations") == before_log
+    assert teacher_server.count() == before_http
+
+
+def test_distill_through_the_models_own_invocations_url(
+    client, service, houses_dataset, same_server_teacher
+):
+    url = f"{service.url}/v1/models/{same_server_teacher['model_id']}/invocations"
+    before = _log_count(service, "/invocations")
+    job = _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
+        "n_hyperopt_steps": 1, "teacher_predict_url": url,
+    })
+    card = _card(client, job)
+    assert card["teacher"] == {"kind": "url", "url": url}
+    assert card["metrics"]["fidelity"]["r2"] > 0.8
+    assert _log_count(service, "/invocations") > before
+
+
+def test_external_teacher_gets_its_headers_and_the_card_keeps_none(
+    client, houses_dataset, teacher_server
+):
+    job = _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
+        "n_hyperopt_steps": 2, "teacher_predict_url": f"{teacher_server.url}/price/predict",
+        "teacher_predict_headers": {"x-api-key": "secret-123"},
+    })
+    card = _card(client, job)
+    seen = [r for r in teacher_server.requests if r["path"] == "/price/predict"]
+    assert seen and all(r["headers"].get("x-api-key") == "secret-123" for r in seen)
+    assert all("authorization" not in {k.lower() for k in r["headers"]} for r in seen)
+    assert "secret-123" not in str(card)
+    # The rule is linear in area: a distilled linear student reproduces it closely.
+    assert card["metrics"]["fidelity"]["r2"] > 0.95
+
+
+def test_classification_distillation_reports_agreement(client, houses_dataset):
+    task = {"task_kind": "classification", "label_column": "segment"}
+    teacher = _card(client, _fit(client, "/v1/models/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": task,
+        "model_types": ["xgboost"], "n_hyperopt_steps": 1,
+    }))
+    card = _card(client, _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": houses_dataset["dataset_id"], "task": task, "model_types": ["gam"],
+        "n_hyperopt_steps": 1, "teacher_model_id": teacher["model_id"],
+    }))
+    assert card["classes"] == teacher["classes"]
+    assert card["metrics"]["fidelity"]["agreement"] > 0.8
+    assert "mean_kl" in card["metrics"]["fidelity"] and "accuracy" in card["metrics"]["test"]
+
+
+def test_diffmodel_teacher_skips_synth_gen_and_search(client, friedman_dataset, teacher_server):
+    job = _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": friedman_dataset["dataset_id"],
+        "task": {"task_kind": "regression", "label_column": "y"}, "model_types": ["gam"],
+        "teacher_predict_url": f"{teacher_server.url}/friedman/predict",
+        "teacher_get_grads_url": f"{teacher_server.url}/friedman/grads",
+    })
+    card = _card(client, job)
+    assert card["trials"] == [] and card["teacher"]["kind"] == "diffmodel"
+    fidelity = card["metrics"]["fidelity"]
+    assert fidelity["r2"] > 0.8 and fidelity["gradient_cosine"] > 0.8
+    assert "Sobolev" in card["summary"]
+
+
+def test_an_mlp_on_this_server_is_a_diffmodel_teacher(client, service, friedman_dataset):
+    task = {"task_kind": "regression", "label_column": "y"}
+    teacher = _card(client, _fit(client, "/v1/models/fit", {
+        "dataset_id": friedman_dataset["dataset_id"], "task": task, "model_types": ["mlp"],
+        "n_hyperopt_steps": 1,
+    }))
+    base = f"{service.url}/v1/models/{teacher['model_id']}"
+    card = _card(client, _fit(client, "/v1/reasoning/fit", {
+        "dataset_id": friedman_dataset["dataset_id"], "task": task, "model_types": ["linear"],
+        "teacher_predict_url": f"{base}/invocations", "teacher_get_grads_url": f"{base}/grads",
+    }))
+    assert card["metrics"]["fidelity"]["gradient_cosine"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "words"),
+    [
+        ("flaky", "completed", None),
+        ("reject", "failed", "api key invalid for tenant acme"),
+        ("slow", "failed", "no answer within"),
+        ("malformed", "failed", "invalid JSON"),
+        ("short", "failed", "predictions for"),
+    ],
+)
+def test_teacher_faults(client, houses_dataset, teacher_server, path, status, words):
+    job = wait_job(client, client.post("/v1/reasoning/fit", json={
+        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
+        "n_hyperopt_steps": 1, "teacher_predict_url": f"{teacher_server.url}/{path}/predict",
+    }).json()["job_id"])
+    assert job["status"] == status, job
+    if words:
+        assert words in job["message"] and "Traceback" not in job["message"]
+
+
+def test_invocations_accepts_mlflow_shapes(client, same_server_teacher):
+    model_id = same_server_teacher["model_id"]
+    row = {"area_sqm": 80.0, "rooms": 3, "neighborhood": "harbor", "has_garden": True,
+           "built_year": 1990, "listed_at": "2022-01-01", "segment": "mid"}
+    split = {"columns": list(row), "data": [list(row.values())]}
+    answers = [
+        client.post(f"/v1/models/{model_id}/invocations", json=body).json()
+        for body in ({"dataframe_split": split}, {"dataframe_records": [row]},
+                     {"instances": [row]})
+    ]
+    assert answers[0] == answers[1] == answers[2]
+    assert len(answers[0]["predictions"]) == 1 and isinstance(answers[0]["predictions"][0], float)
+
+
+def test_grads_needs_a_differentiable_family(client, same_server_teacher):
+    body = {"dataframe_records": [{"area_sqm": 80.0}]}
+    response = client.post(f"/v1/models/{same_server_teacher['model_id']}/grads", json=body)
+    assert response.status_code == 422 and "not differentiable" in response.json()["detail"]

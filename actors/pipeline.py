@@ -165,6 +165,7 @@ class PipelineRunner:
                                self.options.synthetic_cap),
                 self.options.synth_gen_shards,
                 on_progress=self.reporter.rows,
+                check_cancelled=self._check_cancelled,
             )
             self._check_cancelled()
 

@@ -115,9 +115,11 @@ def run_synth_gen(
     n_synthetic: int,
     n_shards: int,
     on_progress: Callable[[int, int], None],
+    check_cancelled: Callable[[], None],
 ) -> TeacherTargets:
     """Generate and label synthetic rows on `n_shards` SynthGen actors, and label the real
-    rows; progress is rows labelled out of all rows to label."""
+    rows; progress is rows labelled out of all rows to label. `check_cancelled` raises to
+    stop early (the actors are killed on the way out)."""
     real = data.X_all()
     n_shards = max(1, min(n_shards, len(data.X_train)))
     source = ray.put(data.X_train)
@@ -134,11 +136,24 @@ def run_synth_gen(
         for i, (actor, (start, stop)) in enumerate(zip(actors, synth_parts, strict=True))
     ]
     total = n_synthetic + len(real)
+    shard_rows = [stop - start + r_stop - r_start
+                  for (start, stop), (r_start, r_stop) in zip(synth_parts, real_parts,
+                                                              strict=True)]
+    live = dict(enumerate(actors))
     try:
         pending = list(refs)
         while pending:
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
-            on_progress(sum(ray.get([a.progress.remote() for a in actors])), total)
+            for i in [i for i in live if refs[i] not in pending]:
+                # A finished shard gives its CPU back at once: two jobs each holding
+                # one idle SynthGen while waiting for a second CPU would wait forever.
+                ray.kill(live.pop(i))
+            check_cancelled()
+            finished = sum(shard_rows[i] for i in range(len(refs)) if i not in live)
+            # Only actors already running answer; one still waiting for a CPU counts 0.
+            asked = [a.progress.remote() for a in live.values()]
+            answered = ray.wait(asked, num_returns=len(asked), timeout=0.2)[0] if asked else []
+            on_progress(finished + sum(ray.get(answered)), total)
         results = ray.get(refs)
     except RayTaskError as err:
         cause = err.cause if isinstance(err.cause, Exception) else err
@@ -146,7 +161,7 @@ def run_synth_gen(
             raise JobFailure(str(cause)) from None
         raise
     finally:
-        for actor in actors:
+        for actor in live.values():
             ray.kill(actor)
     synthetic = pd.concat([r[0] for r in results], ignore_index=True)
     synth_answer = TeacherAnswer.concat([r[1] for r in results if len(r[1].values)])

@@ -1,8 +1,10 @@
 """Depth-limited gradient-boosted trees, explained by exact TreeSHAP (``pred_contribs``).
 
 xgboost computes in float32, so its own margin and the sum of its SHAP values differ by float32
-rounding. The raw output of this family is *defined* as base + sum(contributions) in float64;
-predictions and probabilities derive from that same number, so reasons always add up exactly.
+rounding (about 1e-7 of the output). Explanations take the output as base + sum(contributions)
+in float64 (ReasoningModel.explain does), so reasons always add up exactly; ``decision`` uses
+xgboost's own margin, because TreeSHAP costs some hundred times a plain prediction and
+predictions (trial scores, teachers, /invocations) need no reasons.
 """
 
 from __future__ import annotations
@@ -50,7 +52,12 @@ class XGBoostCore(FittedCore):
         return self._shap(Z)[:, :-1, :]
 
     def decision(self, Z: np.ndarray) -> np.ndarray:
-        return self.base_value + self.contributions(Z).sum(axis=1)
+        dmat = xgb.DMatrix(Z, missing=np.nan, nthread=1)
+        margin = self.estimator.get_booster().predict(dmat, output_margin=True)
+        margin = np.asarray(margin, dtype=np.float64)
+        if margin.ndim == 2:  # multiclass: (n, K)
+            return margin
+        return mirror_binary(margin) if self.task.is_binary else margin[:, None]
 
 
 class XGBoostFamily(Family):

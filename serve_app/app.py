@@ -116,7 +116,7 @@ class ReasoningIngress:
         self.datasets = DatasetStore(home.datasets)
         self.models = ModelRegistry(home.models)
         self.jobs = job_manager(
-            str(home.root), self.settings.max_running_jobs, self.settings.pipeline_options()
+            str(home.root), self.settings.max_running_jobs, self.settings.distill_options()
         )
         self.predictor = predictor
 

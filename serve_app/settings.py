@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     teacher_retries: int = 3
     """Retries (with backoff) after a connection error, a timeout or a 5xx."""
 
-    def pipeline_options(self) -> DistillOptions:
+    def distill_options(self) -> DistillOptions:
         return DistillOptions(
             synthetic_factor=self.synthetic_factor,
             synthetic_cap=self.synthetic_cap,

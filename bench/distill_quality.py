@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
+from bench.tables import table  # noqa: E402
 from tests.integration.service import Service, upload, wait_job  # noqa: E402
 
 FAMILIES = ("linear", "gam", "decision_tree", "xgboost")
@@ -178,19 +179,6 @@ def run_dataset(
 
 
 # ------------------------------------------------------------------------------- report
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def fmt(value: float | None) -> str:

@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
 from actors.trainer import sample_configs  # noqa: E402
+from bench.tables import table  # noqa: E402
 from reasoning.datasets import DatasetStore, read_table  # noqa: E402
 from reasoning.home import Home  # noqa: E402
 from reasoning.registry import ModelRegistry  # noqa: E402
@@ -176,19 +177,6 @@ def plain_fit(
 
 
 # ------------------------------------------------------------------------------- report
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def compare_configs(configs: list[dict[str, Any]], card: dict[str, Any]) -> str:

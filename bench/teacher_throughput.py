@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
 from actors.teacher import TeacherModel, teacher_model  # noqa: E402
+from bench.tables import table  # noqa: E402
 from reasoning.datasets import DatasetStore  # noqa: E402
 from reasoning.home import Home  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
@@ -162,19 +163,6 @@ def train_teacher(
 
 
 # ------------------------------------------------------------------------------- report
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def same_answers(results: dict[int, dict[str, Cell]]) -> str:

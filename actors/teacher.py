@@ -32,9 +32,6 @@ class TeacherModel:
             return TeacherAnswer(self.model.predict_proba(frame), classes)
         return TeacherAnswer(self.model.predict(frame).astype(float))
 
-    def features(self) -> list[str]:
-        return [f.name for f in self.card.features]
-
 
 def teacher_model(model_id: str, home: str) -> ray.actor.ActorHandle:
     """The TeacherModel actor of this model, created if none is alive."""

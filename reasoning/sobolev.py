@@ -154,25 +154,3 @@ def stack_rows(
         np.concatenate(targets, axis=0),
         np.concatenate(weights),
     )
-
-
-def mean_gradient_cosine(a: Any, b: Any) -> float:
-    """Gradient fidelity: mean cosine between two Jacobians (n, p[, K]) over rows and outputs.
-
-    Only entries finite in both count (NaN marks columns without a slope); a row whose gradient
-    is zero in either is left out (its direction is undefined). NaN if no row is left.
-    """
-    x = np.asarray(a, dtype=np.float64)
-    y = np.asarray(b, dtype=np.float64)
-    if x.shape != y.shape or x.ndim not in (2, 3):
-        raise ValueError(f"Jacobians must share a shape (n, p) or (n, p, K): {x.shape}, {y.shape}")
-    if x.ndim == 2:
-        x, y = x[:, :, None], y[:, :, None]
-    both = np.isfinite(x) & np.isfinite(y)
-    x, y = np.where(both, x, 0.0), np.where(both, y, 0.0)
-    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-    defined = norms > 0
-    if not defined.any():
-        return float("nan")
-    cos = (x * y).sum(axis=1)[defined] / norms[defined]
-    return float(np.mean(cos))

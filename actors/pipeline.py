@@ -201,7 +201,8 @@ class PipelineRunner:
         headers = tuple(sorted((request.teacher_predict_headers or {}).items()))
         return TeacherSpec(url=request.teacher_predict_url, headers=headers,
                            timeout=self.options.teacher_timeout,
-                           retries=self.options.teacher_retries)
+                           retries=self.options.teacher_retries,
+                           allow=self.options.teacher_allow)
 
     def _diffmodel(self, data: PreparedData) -> tuple[Any, ModelCard]:
         """DiffModel teacher: no synth-gen, no search; a Sobolev fit to values + Jacobians."""

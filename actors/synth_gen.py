@@ -19,6 +19,7 @@ from ray.exceptions import RayTaskError
 
 from actors.teacher import teacher_model
 from reasoning.distill import TeacherTargets
+from reasoning.egress import EgressPolicy
 from reasoning.munge import munge_shard, neighbour_index, shard
 from reasoning.teachers import HttpTeacher, TeacherAnswer, TeacherError
 from reasoning.training import JobFailure, PreparedData
@@ -37,11 +38,13 @@ class TeacherSpec:
     home: str = ""
     timeout: float = 30.0
     retries: int = 3
+    allow: str = ""
 
     def http(self, **kwargs: Any) -> HttpTeacher:
-        """The HTTP client of a URL teacher."""
+        """The HTTP client of a URL teacher, behind the egress guard."""
         return HttpTeacher(self.url or "", dict(self.headers), timeout=self.timeout,
-                           retries=self.retries, **kwargs)
+                           retries=self.retries, policy=EgressPolicy.parse(self.allow),
+                           **kwargs)
 
     def describe(self) -> dict[str, Any]:
         """For the model card: never the headers, which may hold credentials."""

@@ -32,6 +32,8 @@ class DistillOptions:
     synth_gen_shards: int = 2
     teacher_timeout: float = 30.0
     teacher_retries: int = 3
+    teacher_allow: str = ""
+    """Non-public teacher destinations allowed anyway: CIDRs and host names, comma-separated."""
 
 
 @dataclass

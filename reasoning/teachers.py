@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from reasoning.egress import EgressPolicy, GuardedTransport, refusal_of
 from reasoning.model import json_scalar
 
 QUOTE_LIMIT = 300
@@ -138,6 +139,9 @@ class HttpTeacher:
     backoff: float = 0.5
     on_batch: Callable[[int], None] | None = None
     """Called with each labelled batch's row count, for progress reports."""
+    policy: EgressPolicy = field(default_factory=EgressPolicy)
+    """Where it may connect: public addresses, plus what the allow-list names."""
+    max_response_bytes: int = 64 * 1024 * 1024
 
     def predict(self, frame: pd.DataFrame) -> TeacherAnswer:
         answers = self._run(frame, self.url, lambda body, n: parse_predictions(body, n))
@@ -157,7 +161,8 @@ class HttpTeacher:
         gate = asyncio.Semaphore(self.max_in_flight)
         # trust_env=False: proxy variables of the service's environment never apply here.
         async with httpx.AsyncClient(timeout=self.timeout, trust_env=False,
-                                     follow_redirects=False) as client:
+                                     follow_redirects=False,
+                                     transport=GuardedTransport(self.policy)) as client:
 
             async def one(batch: pd.DataFrame) -> Any:
                 async with gate:
@@ -175,27 +180,40 @@ class HttpTeacher:
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                response = await client.post(url, json=payload, headers=self.headers)
+                status, text = await self._send(client, url, payload)
             except httpx.TimeoutException:
                 last = f"no answer within {self.timeout:g} s"
                 continue
             except httpx.TransportError as err:
+                refused = refusal_of(err)
+                if refused:
+                    raise TeacherError(f"refused to call {url}: {refused}") from None
                 last = f"could not connect ({type(err).__name__}: {err})"
                 continue
-            if response.status_code >= 500:
-                last = f"HTTP {response.status_code}: {_quote(response.text)}"
+            if status >= 500:
+                last = f"HTTP {status}: {_quote(text)}"
                 continue
-            if response.status_code >= 400 or 300 <= response.status_code < 400:
-                raise TeacherError(
-                    f"the teacher at {url} answered HTTP {response.status_code}: "
-                    f"{_quote(response.text)}"
-                )
+            if status >= 300:
+                raise TeacherError(f"the teacher at {url} answered HTTP {status}: {_quote(text)}")
             try:
-                return response.json()
+                return json.loads(text)
             except ValueError:
                 raise TeacherError(
-                    f"the teacher at {url} answered with invalid JSON: {_quote(response.text)}"
+                    f"the teacher at {url} answered with invalid JSON: {_quote(text)}"
                 ) from None
         raise TeacherError(
             f"the teacher at {url} failed {self.retries + 1} times; last: {last}"
         )
+
+    async def _send(self, client: httpx.AsyncClient, url: str, payload: dict) -> tuple[int, str]:
+        """POST and read the answer, refusing more than max_response_bytes."""
+        async with client.stream("POST", url, json=payload, headers=self.headers) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise TeacherError(
+                        f"the teacher at {url} answered with more than "
+                        f"{self.max_response_bytes:,} bytes"
+                    )
+            return response.status_code, body.decode(response.encoding or "utf-8", "replace")

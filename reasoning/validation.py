@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reasoning.egress import EgressPolicy
 from reasoning.filters import check_filter
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
 
@@ -27,9 +28,15 @@ def check_fit_request(
     request: ReasoningFitRequest | ModelFitRequest,
     dtypes: dict[str, str],
     find_model: Callable[[str], ModelCard | None] | None = None,
+    egress: EgressPolicy | None = None,
 ) -> list[dict[str, Any]]:
     """Every problem the request has against this dataset (empty when it can run)."""
     errors: list[dict[str, Any]] = []
+    for name in ("teacher_predict_url", "teacher_get_grads_url"):
+        url = getattr(request, name, None)
+        problem = (egress or EgressPolicy()).check_url(url) if url else None
+        if problem:
+            errors.append({"loc": ["body", name], "msg": problem})
     if request.task is not None:
         label = request.task.label_column
         loc = ["body", "task", "label_column"]

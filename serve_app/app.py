@@ -182,7 +182,9 @@ class ReasoningIngress:
             dataset = self.datasets.get(str(request.dataset_id))
         except KeyError:
             raise Problem(404, f"dataset {request.dataset_id} not found") from None
-        errors = check_fit_request(request, dataset.dtypes(), self._completed_model)
+        errors = check_fit_request(
+            request, dataset.dtypes(), self._completed_model, self.settings.egress_policy()
+        )
         if errors:
             raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
         job = await self.jobs.submit.remote(str(uuid4()), kind, request.model_dump(mode="json"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reasoning.distill import DistillOptions
+from reasoning.egress import EgressPolicy
 
 APP_NAME = "reasoning"
 
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     """Seconds to wait for one batch from an external teacher."""
     teacher_retries: int = 3
     """Retries (with backoff) after a connection error, a timeout or a 5xx."""
+    teacher_allow: str = ""
+    """Teacher URLs may only reach public addresses, except these: comma-separated CIDRs
+    and host names, e.g. "10.1.0.0/16, teacher.internal" (tests allow 127.0.0.1)."""
 
     def distill_options(self) -> DistillOptions:
         return DistillOptions(
@@ -41,4 +45,8 @@ class Settings(BaseSettings):
             synth_gen_shards=self.synth_gen_shards,
             teacher_timeout=self.teacher_timeout,
             teacher_retries=self.teacher_retries,
+            teacher_allow=self.teacher_allow,
         )
+
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.teacher_allow)

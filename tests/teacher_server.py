@@ -46,10 +46,12 @@ def house_price(frame: pd.DataFrame) -> np.ndarray:
 class TeacherServer:
     """Serves /friedman/{predict,grads} and /price/predict plus fault paths on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.flaky_failures = 0
+        self.redirect_to = ""
+        """Where /redirect/predict sends its callers (a 302)."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,13 +65,15 @@ class TeacherServer:
                 status, payload = server.answer(self.path, body)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
+                if status == 302:
+                    self.send_header("location", server.redirect_to)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -104,6 +108,8 @@ class TeacherServer:
             return 200, {"predictions": house_price(frame).tolist()}
         if path == "/malformed/predict":
             return 200, b'{"predictions": [1, 2,'
+        if path == "/redirect/predict":
+            return 302, {"moved": self.redirect_to}
         if path == "/short/predict":
             return 200, {"predictions": house_price(frame).tolist()[:-1]}
         return 404, {"error": f"no route {path}"}

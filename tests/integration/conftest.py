@@ -26,6 +26,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         # Impatient with teachers, so the fault tests fail fast.
         REASONING_TEACHER_TIMEOUT="2",
         REASONING_TEACHER_RETRIES="1",
+        # The test teachers run on 127.0.0.1; every other non-public address stays refused.
+        REASONING_TEACHER_ALLOW="127.0.0.1/32",
     ).start()
     yield svc
     svc.stop()

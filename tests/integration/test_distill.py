@@ -195,3 +195,47 @@ def test_grads_needs_a_differentiable_family(client, same_server_teacher):
     body = {"dataframe_records": [{"area_sqm": 80.0}]}
     response = client.post(f"/v1/models/{same_server_teacher['model_id']}/grads", json=body)
     assert response.status_code == 422 and "not differentiable" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0:8000/p",
+        "http://[::1]:8000/p",
+        "http://[::ffff:10.0.0.1]:8000/p",
+        "http://10.0.0.7/p",
+        "ftp://teacher.example/p",
+    ],
+)
+def test_teacher_urls_to_forbidden_addresses_are_refused_at_submit(client, houses_dataset, url):
+    response = client.post("/v1/reasoning/fit", json={
+        "dataset_id": houses_dataset["dataset_id"], "task": REG, "teacher_predict_url": url,
+    })
+    assert response.status_code == 422, response.text
+    assert ["body", "teacher_predict_url"] in [e["loc"] for e in response.json()["errors"]]
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[TeacherServer]:
+    """A teacher on 127.0.0.2, which the test service's allow-list (127.0.0.1) leaves out."""
+    server = TeacherServer("127.0.0.2")
+    yield server
+    server.close()
+
+
+def test_the_guard_holds_before_and_at_connection_time(
+    client, houses_dataset, teacher_server, canary
+):
+    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
+            "n_hyperopt_steps": 1}
+    # A literal address outside the allow-list is refused at submit.
+    refused = client.post("/v1/reasoning/fit", json={
+        **body, "teacher_predict_url": f"{canary.url}/price/predict"})
+    assert refused.status_code == 422 and "127.0.0.2" in refused.json()["detail"]
+    # An allowed teacher that redirects there fails the job: redirects are not followed.
+    teacher_server.redirect_to = f"{canary.url}/price/predict"
+    job = wait_job(client, client.post("/v1/reasoning/fit", json={
+        **body, "teacher_predict_url": f"{teacher_server.url}/redirect/predict"}).json()["job_id"])
+    assert job["status"] == "failed" and "HTTP 302" in job["message"]
+    assert canary.count() == 0

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reasoning.egress import EgressPolicy
 from reasoning.teachers import (
     HttpTeacher,
     TeacherError,
@@ -17,6 +18,9 @@ from reasoning.teachers import (
     parse_predictions,
 )
 from tests.teacher_server import TeacherServer, house_price
+
+LOOPBACK = EgressPolicy.parse("127.0.0.1/32")
+"""The test teacher runs on 127.0.0.1, which the egress guard refuses unless allowed."""
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +93,7 @@ def test_batches_headers_and_order(server: TeacherServer) -> None:
     before = server.count("/price")
     seen: list[int] = []
     teacher = HttpTeacher(f"{server.url}/price/predict", {"x-key": "k1"}, batch_size=2,
-                          max_in_flight=2, on_batch=seen.append)
+                          max_in_flight=2, on_batch=seen.append, policy=LOOPBACK)
     answer = teacher.predict(FRAME)
     np.testing.assert_allclose(answer.values, house_price(FRAME))
     assert server.count("/price") - before == 3 and sorted(seen) == [1, 2, 2]
@@ -98,7 +102,8 @@ def test_batches_headers_and_order(server: TeacherServer) -> None:
 
 def test_a_5xx_is_retried(server: TeacherServer) -> None:
     server.flaky_failures = 0
-    answer = HttpTeacher(f"{server.url}/flaky/predict", backoff=0.01).predict(FRAME)
+    answer = HttpTeacher(f"{server.url}/flaky/predict", backoff=0.01,
+                         policy=LOOPBACK).predict(FRAME)
     assert len(answer.values) == len(FRAME) and server.flaky_failures == 2
 
 
@@ -113,13 +118,15 @@ def test_a_5xx_is_retried(server: TeacherServer) -> None:
     ],
 )
 def test_faults_fail_with_the_teachers_words(server: TeacherServer, path, words) -> None:
-    teacher = HttpTeacher(f"{server.url}/{path}/predict", timeout=0.5, retries=1, backoff=0.01)
+    teacher = HttpTeacher(f"{server.url}/{path}/predict", timeout=0.5, retries=1, backoff=0.01,
+                          policy=LOOPBACK)
     with pytest.raises(TeacherError) as caught:
         teacher.predict(FRAME)
     assert words in str(caught.value)
 
 
 def test_connection_refused_is_retried_then_fails() -> None:
-    teacher = HttpTeacher("http://127.0.0.1:9/predict", retries=2, backoff=0.01)
+    teacher = HttpTeacher("http://127.0.0.1:9/predict", retries=2, backoff=0.01,
+                          policy=LOOPBACK)
     with pytest.raises(TeacherError, match="failed 3 times; last: could not connect"):
         teacher.predict(FRAME)

@@ -52,6 +52,8 @@ class TeacherServer:
         self.flaky_failures = 0
         self.redirect_to = ""
         """Where /redirect/predict sends its callers (a 302)."""
+        self.gate = threading.Event()
+        """/gated/predict holds every request until the test opens this gate."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,6 +110,9 @@ class TeacherServer:
             return 200, {"predictions": house_price(frame).tolist()}
         if path == "/malformed/predict":
             return 200, b'{"predictions": [1, 2,'
+        if path == "/gated/predict":
+            self.gate.wait(timeout=120)
+            return 200, {"predictions": house_price(frame).tolist()}
         if path == "/redirect/predict":
             return 302, {"moved": self.redirect_to}
         if path == "/short/predict":

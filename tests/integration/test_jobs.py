@@ -9,7 +9,7 @@ from tests.integration.service import wait_for, wait_job
 SLOW_FIT = {
     "task": {"task_kind": "regression", "label_column": "price"},
     "model_types": ["xgboost"],
-    "n_hyperopt_steps": 10,
+    "n_hyperopt_steps": 24,  # a train stage of several seconds, to act on mid-job
 }
 
 
@@ -64,7 +64,7 @@ def test_job_survives_the_death_of_the_job_manager(client, houses_dataset, ray_d
     job = wait_job(client, job_id)
     assert job["status"] == "completed", job
     assert job["attempts"] == 1  # the running attempt was kept, not started over
-    assert job["progress"] == {"done": 10, "total": 10}
+    assert job["progress"] == {"done": 24, "total": 24}
     assert client.get(f"/v1/models/{job['model_id']}").status_code == 200
     # Everything the job held was given back: a new fit still gets its trials run.
     again = wait_job(client, _submit(client, houses_dataset, n_hyperopt_steps=2))

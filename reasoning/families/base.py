@@ -17,7 +17,7 @@ the core then follows the same output convention.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -196,6 +196,16 @@ class Family(ABC):
             for k in range(targets.shape[1])
         ]
         return StackedCore(task, cores)
+
+
+def fit_for_task(
+    task: Task, regressor: Callable[[], Any], classifier: Callable[[], Any], Z: np.ndarray,
+    y: np.ndarray,
+) -> Any:
+    """Fit a new regressor on float targets, or a new classifier on class indices."""
+    if task.kind == "regression":
+        return regressor().fit(Z, np.asarray(y, dtype=np.float64))
+    return classifier().fit(Z, np.asarray(y, dtype=np.intp))
 
 
 def require_positive(params: Mapping[str, Any], *names: str) -> None:

@@ -7,6 +7,7 @@ classification), so the contributions along a row's path telescope exactly to it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,6 +19,7 @@ from reasoning.families.base import (
     Family,
     FittedCore,
     Task,
+    fit_for_task,
     mirror_binary,
     require_positive,
 )
@@ -183,11 +185,8 @@ class DecisionTreeFamily(Family):
             "min_samples_leaf": int(params["min_samples_leaf"]),
             "random_state": random_state,
         }
-        estimator: DecisionTreeRegressor | DecisionTreeClassifier
-        if task.kind == "regression":
-            estimator = DecisionTreeRegressor(**common)
-            estimator.fit(Z, np.asarray(y, dtype=np.float64))
-        else:
-            estimator = DecisionTreeClassifier(**common)
-            estimator.fit(Z, np.asarray(y, dtype=np.intp))
+        estimator = fit_for_task(
+            task, partial(DecisionTreeRegressor, **common),
+            partial(DecisionTreeClassifier, **common), Z, y,
+        )
         return TreeCore(task, estimator)

@@ -7,13 +7,21 @@ row, so a column at its training mean contributes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from reasoning.encoding import NumericMode
-from reasoning.families.base import Family, FittedCore, Task, mirror_binary, require_positive
+from reasoning.families.base import (
+    Family,
+    FittedCore,
+    Task,
+    fit_for_task,
+    mirror_binary,
+    require_positive,
+)
 
 
 class LinearCore(FittedCore):
@@ -68,14 +76,12 @@ class LinearFamily(Family):
         random_state: int | None,
     ) -> LinearCore:
         alpha = float(params["alpha"])
-        estimator: Ridge | LogisticRegression
-        if task.kind == "regression":
-            estimator = Ridge(alpha=alpha)
-            estimator.fit(Z, np.asarray(y, dtype=np.float64))
-        else:
-            # lbfgs is deterministic; random_state only matters for other solvers.
-            estimator = LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=random_state)
-            estimator.fit(Z, np.asarray(y, dtype=np.intp))
+        # lbfgs is deterministic; random_state only matters for other solvers.
+        estimator = fit_for_task(
+            task, partial(Ridge, alpha=alpha),
+            partial(LogisticRegression, C=1.0 / alpha, max_iter=2000, random_state=random_state),
+            Z, y,
+        )
         return LinearCore(task, estimator, Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1]))
 
     def fit_soft(

@@ -11,6 +11,7 @@ that they keep their signs and proportions and sum exactly to the raw output.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,7 @@ from reasoning.families.base import (
     Family,
     FittedCore,
     Task,
+    fit_for_task,
     mirror_binary,
     require_positive,
     require_range,
@@ -130,11 +132,8 @@ class RandomForestFamily(Family):
             "n_jobs": 1,
             "random_state": random_state,
         }
-        estimator: RandomForestRegressor | RandomForestClassifier
-        if task.kind == "regression":
-            estimator = RandomForestRegressor(**common)
-            estimator.fit(Z, np.asarray(y, dtype=np.float64))
-        else:
-            estimator = RandomForestClassifier(**common)
-            estimator.fit(Z, np.asarray(y, dtype=np.intp))
+        estimator = fit_for_task(
+            task, partial(RandomForestRegressor, **common),
+            partial(RandomForestClassifier, **common), Z, y,
+        )
         return ForestCore(task, estimator)

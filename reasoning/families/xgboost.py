@@ -10,6 +10,7 @@ predictions (trial scores, teachers, /invocations) need no reasons.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from reasoning.families.base import (
     Family,
     FittedCore,
     Task,
+    fit_for_task,
     mirror_binary,
     require_positive,
     require_range,
@@ -98,11 +100,8 @@ class XGBoostFamily(Family):
             "random_state": 0 if random_state is None else int(random_state),
             "missing": np.nan,
         }
-        estimator: xgb.XGBRegressor | xgb.XGBClassifier
-        if task.kind == "regression":
-            estimator = xgb.XGBRegressor(objective="reg:squarederror", **common)
-            estimator.fit(Z, np.asarray(y, dtype=np.float64))
-        else:
-            estimator = xgb.XGBClassifier(**common)
-            estimator.fit(Z, np.asarray(y, dtype=np.intp))
+        estimator = fit_for_task(
+            task, partial(xgb.XGBRegressor, objective="reg:squarederror", **common),
+            partial(xgb.XGBClassifier, **common), Z, y,
+        )
         return XGBoostCore(task, estimator)

@@ -116,7 +116,8 @@ def _coerce_timestamp(value: Any, column: str | None, tz_aware: bool | None) -> 
     return ts
 
 
-def _column_list(dtypes: dict[str, str]) -> str:
+def column_list(dtypes: dict[str, str]) -> str:
+    """The columns, quoted and trimmed, for messages that name what is available."""
     names = list(dtypes)
     listed = ", ".join(repr(n) for n in names[:_MAX_LISTED_COLUMNS])
     if len(names) > _MAX_LISTED_COLUMNS:
@@ -127,7 +128,7 @@ def _column_list(dtypes: dict[str, str]) -> str:
 def _unknown_column(col: str, dtypes: dict[str, str]) -> str:
     close = difflib.get_close_matches(col, list(dtypes), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown column {col!r}{hint} available columns: {_column_list(dtypes)}"
+    return f"unknown column {col!r}{hint} available columns: {column_list(dtypes)}"
 
 
 def check_filter(flt: Filter, dtypes: dict[str, str]) -> list[dict[str, Any]]:

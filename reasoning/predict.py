@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.model import ReasoningModel, json_scalar
+from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar
 from reasoning.schemas import (
     Column,
     GradsResponse,
@@ -77,12 +77,7 @@ def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
     missing = [c for c in expected if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in expected]
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing columns: {', '.join(map(str, missing))}")
-        if unexpected:
-            parts.append(f"unexpected columns: {', '.join(map(str, unexpected))}")
-        raise RowsError("; ".join(parts))
+        raise RowsError(str(ColumnMismatchError(missing, unexpected)))
     frame = frame.where(pd.notna(frame), None)
     return pd.DataFrame({f.name: _coerce(f.name, f.dtype, frame[f.name]) for f in features})
 

@@ -11,17 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from reasoning.egress import EgressPolicy
-from reasoning.filters import check_filter
+from reasoning.filters import check_filter, column_list
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
 
 NUMERIC_LABEL_DTYPES = frozenset({"integer", "float", "boolean"})
 CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
-
-
-def _columns(dtypes: dict[str, str], limit: int = 20) -> str:
-    names = list(dtypes)
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def check_fit_request(
@@ -44,7 +38,7 @@ def check_fit_request(
         if dtype is None:
             errors.append(
                 {"loc": loc, "msg": f"column {label!r} is not in the dataset; "
-                 f"columns: {_columns(dtypes)}"}
+                 f"columns: {column_list(dtypes)}"}
             )
         elif request.task.task_kind == "regression" and dtype not in NUMERIC_LABEL_DTYPES:
             errors.append(

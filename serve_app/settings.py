@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reasoning.distill import DistillOptions
@@ -39,14 +41,9 @@ class Settings(BaseSettings):
     and host names, e.g. "10.1.0.0/16, teacher.internal" (tests allow 127.0.0.1)."""
 
     def distill_options(self) -> DistillOptions:
-        return DistillOptions(
-            synthetic_factor=self.synthetic_factor,
-            synthetic_cap=self.synthetic_cap,
-            synth_gen_shards=self.synth_gen_shards,
-            teacher_timeout=self.teacher_timeout,
-            teacher_retries=self.teacher_retries,
-            teacher_allow=self.teacher_allow,
-        )
+        """The distillation settings, which share DistillOptions' field names."""
+        names = {f.name for f in dataclasses.fields(DistillOptions)}
+        return DistillOptions(**self.model_dump(include=names))
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.parse(self.teacher_allow)

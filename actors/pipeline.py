@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.home import Home
 from reasoning.munge import synthetic_size
 from reasoning.registry import ModelRegistry
-from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.schemas import DEFAULT_TENANT, ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.teachers import TeacherError
 from reasoning.training import (
     JobFailure,
@@ -69,7 +70,10 @@ def runner_name(job_id: str) -> str:
 class Reporter:
     """Fire-and-forget progress reports to the JobManager, found by name each time.
 
-    Plain data, so Tune can pickle it into its progress callback.
+    Plain data, so Tune can pickle it into its progress callback. Each report carries the
+    time it was made, so the JobManager (a threaded actor, running calls in any order)
+    drops one overtaken by a later one; progress reports repeat their stage, so one lost
+    while the JobManager restarts is made good by the next.
     """
 
     job_id: str
@@ -78,15 +82,16 @@ class Reporter:
     def __call__(self, **fields: Any) -> None:
         try:
             manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
-            manager.report.remote(self.job_id, self.attempt, **fields)
+            manager.report.remote(self.job_id, self.attempt, time.monotonic_ns(), **fields)
         except ValueError:
             pass  # the JobManager is restarting; it reattaches and reads the outcome
 
     def trials(self, done: int, total: int) -> None:
-        self(done=done, total=total, message=f"{done} of {total} trials done")
+        self(stage="train", done=done, total=total, message=f"{done} of {total} trials done")
 
     def rows(self, done: int, total: int) -> None:
-        self(done=done, total=total, message=f"{done:,} of {total:,} rows labelled")
+        self(stage="synth_gen", done=done, total=total,
+             message=f"{done:,} of {total:,} rows labelled")
 
 
 class PipelineRunner:
@@ -100,9 +105,10 @@ class PipelineRunner:
         request_json: dict[str, Any],
         home: str,
         options: DistillOptions,
+        tenant: str = DEFAULT_TENANT,
     ) -> None:
         os.environ.update(TUNE_ENV)
-        self.options = options
+        self.options, self.tenant = options, tenant
         self.job_id, self.attempt, self.kind = job_id, attempt, kind
         self.request = REQUEST_MODELS[kind].model_validate(request_json)
         self.home = Home.at(home)
@@ -185,6 +191,7 @@ class PipelineRunner:
 
     def _register(self, model: Any, card: ModelCard) -> Outcome:
         self._check_cancelled()
+        card = card.model_copy(update={"tenant": self.tenant})
         ModelRegistry(self.home.models).add(model, card)
         shown = card.metrics.fidelity or card.metrics.test
         which = "fidelity" if card.metrics.fidelity else "test"
@@ -232,6 +239,7 @@ def start_runner(
     request_json: dict[str, Any],
     home: str,
     options: DistillOptions,
+    tenant: str,
 ) -> ray.actor.ActorHandle:
     """Start a detached runner for this attempt (named, so a new JobManager finds it)."""
     return (
@@ -244,7 +252,7 @@ def start_runner(
             max_concurrency=4,
             max_restarts=0,
         )
-        .remote(job_id, attempt, kind, request_json, home, options)
+        .remote(job_id, attempt, kind, request_json, home, options, tenant)
     )
 
 

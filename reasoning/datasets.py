@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reasoning.encoding import infer_dtype
-from reasoning.schemas import Column, DatasetInfo
+from reasoning.schemas import DEFAULT_TENANT, Column, DatasetInfo
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ PARQUET_EXTENSIONS = (".parquet", ".pq")
 ACCEPTED_EXTENSIONS = CSV_EXTENSIONS + PARQUET_EXTENSIONS
 PARQUET_MAGIC = b"PAR1"
 MAX_DETAIL = 300
+MAX_PARQUET_CELLS = 50_000_000
+"""Rows × columns a Parquet upload may declare: a few KB of run-length encoding can claim
+billions of rows, which would exhaust memory on reading (a 100 MiB CSV holds about this
+many cells at most)."""
 
 # Text that means "missing" in a CSV cell (pandas' defaults, minus nothing surprising).
 NA_TOKENS = frozenset(
@@ -206,6 +212,13 @@ def _read_parquet(filename: str, content: bytes) -> pd.DataFrame:
             f"file {filename!r} is not a Parquet file (it must start and end with 'PAR1')"
         )
     try:
+        meta = pq.ParquetFile(pa.BufferReader(content)).metadata
+        cells = meta.num_rows * meta.num_columns
+        if cells > MAX_PARQUET_CELLS:
+            raise DatasetError(
+                f"file {filename!r} declares {meta.num_rows:,} rows × {meta.num_columns:,} "
+                f"columns = {cells:,} cells; at most {MAX_PARQUET_CELLS:,} are accepted"
+            )
         table = pq.read_table(pa.BufferReader(content))
         table = _normalise_arrow(filename, table)
         df = table.to_pandas(types_mapper=_nullable_types)
@@ -278,6 +291,21 @@ def _numpy_when_complete(s: pd.Series) -> pd.Series:
 # -------------------------------------------------------------------------------- store
 
 
+@dataclass(frozen=True)
+class ColumnSummary:
+    """A stored column's values in brief: what submit-time checks of a label need."""
+
+    n_rows: int
+    n_present: int
+    minimum: Any
+    maximum: Any
+
+    @property
+    def constant(self) -> bool:
+        """Every present value is the same (nothing to learn from it as a label)."""
+        return self.n_present > 0 and self.minimum == self.maximum
+
+
 class DatasetStore:
     """Immutable datasets on disk: `root/<id>/data.parquet` and `root/<id>/meta.json`."""
 
@@ -298,7 +326,7 @@ class DatasetStore:
             raise KeyError(f"unknown dataset {dataset_id!r}") from exc
         return self.root / str(canonical)
 
-    def add(self, df: pd.DataFrame, name: str) -> DatasetInfo:
+    def add(self, df: pd.DataFrame, name: str, tenant: str = DEFAULT_TENANT) -> DatasetInfo:
         """Store `df` and return its description.
 
         Both files are written into a hidden temporary folder that is renamed into place,
@@ -312,6 +340,7 @@ class DatasetStore:
             n_rows=len(df),
             columns=columns,
             created_at=datetime.now(UTC),
+            tenant=tenant,
         )
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dataset_id}-", dir=self.root))
         try:
@@ -326,15 +355,18 @@ class DatasetStore:
             raise
         return info
 
-    def get(self, dataset_id: str | uuid.UUID) -> DatasetInfo:
-        """The dataset's description; KeyError when there is no such dataset."""
+    def get(self, dataset_id: str | uuid.UUID, tenant: str | None = None) -> DatasetInfo:
+        """The dataset's description; KeyError when there is no such dataset (for `tenant`)."""
         meta = self._dir(dataset_id) / self.META
         try:
-            return DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8"))
+            info = DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise KeyError(f"unknown dataset {dataset_id}") from exc
+        if tenant is not None and info.tenant != tenant:
+            raise KeyError(f"unknown dataset {dataset_id}")
+        return info
 
-    def list(self) -> list[DatasetInfo]:
+    def list(self, tenant: str | None = None) -> list[DatasetInfo]:
         """Every complete dataset, newest first (unfinished or foreign folders are skipped)."""
         infos: list[DatasetInfo] = []
         for child in self.root.iterdir():
@@ -346,7 +378,22 @@ class DatasetStore:
             except (OSError, ValueError) as exc:
                 log.warning("skipping dataset folder %s: %s", child, exc)
         infos.sort(key=lambda i: i.created_at, reverse=True)
-        return infos
+        return [i for i in infos if tenant is None or i.tenant == tenant]
+
+    def column_summary(self, dataset_id: str | uuid.UUID, column: str) -> ColumnSummary:
+        """Counts and range of one column, read alone from the Parquet file (fast at submit)."""
+        path = self._dir(dataset_id) / self.DATA
+        if not path.is_file():
+            raise KeyError(f"unknown dataset {dataset_id}")
+        values = pq.read_table(path, columns=[column]).column(column)
+        present = len(values) - values.null_count
+        bounds = pc.min_max(values) if present else None
+        return ColumnSummary(
+            n_rows=len(values),
+            n_present=present,
+            minimum=bounds["min"].as_py() if bounds else None,
+            maximum=bounds["max"].as_py() if bounds else None,
+        )
 
     def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
         """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""

@@ -31,6 +31,16 @@ class Home:
         return self.root / "jobs.sqlite"
 
     @property
+    def auth_db(self) -> Path:
+        """Tenants' API keys and refresh tokens, stored as hashes only."""
+        return self.root / "auth.sqlite"
+
+    @property
+    def secret_key(self) -> Path:
+        """The service secret that signs tokens and seals teacher headers (mode 0600)."""
+        return self.root / "secret.key"
+
+    @property
     def tune(self) -> Path:
         return self.root / "tune"
 

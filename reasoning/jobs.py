@@ -1,8 +1,10 @@
 """The durable record of every job: a small SQLite table that survives any process.
 
 Ray keeps no actor state, so the JobManager writes each change here and reloads it on
-start. The one rule the store enforces itself: terminal states (completed, failed)
-never change, whoever asks.
+start. Rules the store enforces itself: terminal states (completed, failed) never
+change, whoever asks; a job is seen only by its tenant; an Idempotency-Key names one
+job per tenant; and secret request fields (teacher headers) are stored sealed with the
+service's keyring, never in plain text.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reasoning.schemas import Job, JobKind, Progress
+from reasoning.keyring import Keyring
+from reasoning.schemas import DEFAULT_TENANT, Job, JobKind, Progress
+
+SECRET_FIELDS = ("teacher_predict_headers",)
+"""Request fields that hold credentials for someone else's server."""
+SEALED = "<sealed>"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -37,7 +44,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0
 )
 """
+# Columns added after the first release; an older jobs.sqlite gets them on open.
+_ADDED = {
+    "tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'",
+    "idempotency_key": "TEXT",
+    "fingerprint": "TEXT",
+    "sealed": "TEXT",
+}
+_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL"
+)
 _OPEN = "status NOT IN ('completed', 'failed')"
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before with a different request."""
 
 
 def _now() -> str:
@@ -47,12 +69,18 @@ def _now() -> str:
 class JobStore:
     """Jobs in one SQLite file; safe to share between the threads of one process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keyring: Keyring | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._keyring = keyring
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(_SCHEMA)
+        present = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+        for column, decl in _ADDED.items():
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
+        self._conn.execute(_INDEX)
         self._lock = threading.Lock()
 
     @contextmanager
@@ -67,38 +95,89 @@ class JobStore:
             self._conn.execute("COMMIT")
 
     def create(
-        self, job_id: str, kind: JobKind, dataset_id: str, request: dict[str, Any]
+        self,
+        job_id: str,
+        kind: JobKind,
+        dataset_id: str,
+        request: dict[str, Any],
+        tenant: str = DEFAULT_TENANT,
+        idempotency_key: str | None = None,
     ) -> Job:
-        """Record a new pending job; creating the same job_id again returns the first one."""
+        """Record a new pending job and return it.
+
+        Creating the same job_id again returns the first job. With an idempotency key,
+        the tenant's earlier job under that key is returned if its request was the
+        same, and IdempotencyConflict is raised if it was not.
+        """
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = self._need_keyring().fingerprint({"kind": kind, "request": request})
+        stored, sealed = self._seal(request)
         with self._tx() as db:
+            if idempotency_key is not None:
+                earlier = db.execute(
+                    "SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?",
+                    (tenant, idempotency_key),
+                ).fetchone()
+                if earlier is not None:
+                    if earlier["fingerprint"] != fingerprint:
+                        raise IdempotencyConflict(
+                            f"Idempotency-Key {idempotency_key!r} was already used for job"
+                            f" {earlier['job_id']} with a different request"
+                        )
+                    return _to_job(earlier)
             db.execute(
                 "INSERT OR IGNORE INTO jobs (job_id, kind, status, stage, message, dataset_id,"
-                " request, created_at) VALUES (?, ?, 'pending', 'queued', ?, ?, ?, ?)",
-                (str(job_id), kind, "queued", str(dataset_id), json.dumps(request), _now()),
+                " request, created_at, tenant, idempotency_key, fingerprint, sealed)"
+                " VALUES (?, ?, 'pending', 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(job_id), kind, "queued", str(dataset_id), json.dumps(stored), _now(),
+                 tenant, idempotency_key, fingerprint, sealed),
             )
         return self.get(job_id)
 
-    def get(self, job_id: str) -> Job:
-        """The job, or KeyError."""
+    def get(self, job_id: str, tenant: str | None = None) -> Job:
+        """The job, or KeyError (also when it belongs to a tenant other than `tenant`)."""
         row = self._conn.execute("SELECT * FROM jobs WHERE job_id = ?", (str(job_id),)).fetchone()
-        if row is None:
+        if row is None or (tenant is not None and row["tenant"] != tenant):
             raise KeyError(job_id)
         return _to_job(row)
 
     def request(self, job_id: str) -> dict[str, Any]:
+        """The job's request as submitted, secret fields unsealed: for its runner only."""
         row = self._conn.execute(
-            "SELECT request FROM jobs WHERE job_id = ?", (str(job_id),)
+            "SELECT request, sealed FROM jobs WHERE job_id = ?", (str(job_id),)
         ).fetchone()
         if row is None:
             raise KeyError(job_id)
-        return json.loads(row["request"])
+        request = json.loads(row["request"])
+        if row["sealed"]:
+            request.update(self._need_keyring().unseal(row["sealed"]))
+        return request
 
-    def list(self, limit: int = 100, status: str | None = None) -> list[Job]:
-        sql, args = "SELECT * FROM jobs", []
-        if status:
-            sql, args = sql + " WHERE status = ?", [status]
-        rows = self._conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", [*args, limit])
+    def list(
+        self, limit: int = 100, status: str | None = None, tenant: str | None = None
+    ) -> list[Job]:
+        where = [(c, v) for c, v in (("status", status), ("tenant", tenant)) if v]
+        sql = "SELECT * FROM jobs" + (
+            " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else ""
+        )
+        rows = self._conn.execute(
+            sql + " ORDER BY created_at DESC LIMIT ?", [*(v for _, v in where), limit]
+        )
         return [_to_job(r) for r in rows]
+
+    def _seal(self, request: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The request to store in plain text (secret values masked), and the sealed rest."""
+        secret = {f: request[f] for f in SECRET_FIELDS if request.get(f)}
+        if not secret:
+            return request, None
+        masked = {f: {name: SEALED for name in value} for f, value in secret.items()}
+        return {**request, **masked}, self._need_keyring().seal(secret)
+
+    def _need_keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise RuntimeError("this JobStore was opened without the service's keyring")
+        return self._keyring
 
     def unfinished(self) -> list[Job]:
         """Jobs to (re)run after a start: pending or running, oldest first."""
@@ -176,4 +255,5 @@ def _to_job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         error=row["error"],
         attempts=row["attempts"],
+        tenant=row["tenant"],
     )

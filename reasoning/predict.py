@@ -2,10 +2,14 @@
 
 JSON carries no dtypes, so rows are coerced to the dtypes the model was trained on;
 a value that does not fit its column is an error naming the column and the value.
+Python's json module accepts `NaN` and `Infinity` (and turns 1e999 into infinity): such
+values are refused with the row and column, rather than read as missing or scored.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +44,9 @@ def _boolean(value: Any) -> bool | None:
 def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
     try:
         if dtype in ("integer", "float"):
-            return pd.to_numeric(values, errors="raise")
+            numbers = pd.to_numeric(values, errors="raise")
+            # Integers beyond int64 stay Python ints (object): as floats, or too big.
+            return numbers if numbers.dtype != object else numbers.astype("float64")
         if dtype == "boolean":
             mapped = values.map(_boolean)
             bad = values.notna() & mapped.isna()
@@ -51,8 +57,27 @@ def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
             parsed = pd.to_datetime(values, format="ISO8601", utc=True)
             return parsed.dt.tz_localize(None)
         return values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise RowsError(f"column {name!r} ({dtype}): {err}") from None
+
+
+_NON_FINITE_JSON = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _check_finite(rows: Iterable[tuple[int, Iterable[tuple[str, Any]]]]) -> None:
+    """Refuse NaN and infinities (JSON has neither; null is the missing value)."""
+    for i, cells in rows:
+        for column, value in cells:
+            if isinstance(value, float) and not math.isfinite(value):
+                shown = _NON_FINITE_JSON[repr(float(value))]
+                raise RowsError(
+                    f"row {i}, column {column!r}: {shown} is not a number JSON allows; "
+                    "send null for a missing value"
+                )
+
+
+def _split_cells(columns: Sequence[str], data: list[list[Any]]) -> Iterable[tuple[int, Any]]:
+    return ((i, zip(columns, row, strict=False)) for i, row in enumerate(data))
 
 
 def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
@@ -67,9 +92,12 @@ def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
                 f"dataframe_split.data row {bad[0]} has {len(split.data[bad[0]])} values "
                 f"for {len(split.columns)} columns"
             )
+        _check_finite(_split_cells(split.columns, split.data))
         frame = pd.DataFrame(split.data, columns=split.columns, dtype=object)
     else:
-        frame = pd.DataFrame.from_records(request.dataframe_records or [])
+        records = request.dataframe_records or []
+        _check_finite((i, record.items()) for i, record in enumerate(records))
+        frame = pd.DataFrame.from_records(records)
         frame = frame.astype(object)
     if len(frame) == 0:
         raise RowsError("no rows to score")

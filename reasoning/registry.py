@@ -36,12 +36,15 @@ class ModelRegistry:
             raise
         return card
 
-    def card(self, model_id: str) -> ModelCard:
-        """The model's card, or KeyError."""
+    def card(self, model_id: str, tenant: str | None = None) -> ModelCard:
+        """The model's card, or KeyError (also when it is not `tenant`'s)."""
         path = self._dir(model_id) / "card.json"
         if not path.is_file():
             raise KeyError(model_id)
-        return ModelCard.model_validate_json(path.read_text())
+        card = ModelCard.model_validate_json(path.read_text())
+        if tenant is not None and card.tenant != tenant:
+            raise KeyError(model_id)
+        return card
 
     def load(self, model_id: str) -> Any:
         """The fitted estimator, or KeyError."""
@@ -51,12 +54,13 @@ class ModelRegistry:
         with open(path, "rb") as fh:
             return pickle.load(fh)  # noqa: S301 - written by this service only
 
-    def list(self) -> list[ModelCard]:
+    def list(self, tenant: str | None = None) -> list[ModelCard]:
         cards = [
             ModelCard.model_validate_json((d / "card.json").read_text())
             for d in self.root.iterdir()
             if not d.name.startswith(".") and (d / "card.json").is_file()
         ]
+        cards = [c for c in cards if tenant is None or c.tenant == tenant]
         return sorted(cards, key=lambda c: c.created_at, reverse=True)
 
     def _dir(self, model_id: str) -> Path:

@@ -7,14 +7,48 @@ are checked here so that pydantic reports them with the field's location.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from reasoning.families import FAMILIES, REASONING_FAMILIES
+
+DEFAULT_TENANT = "default"
+"""The one implicit tenant of auth mode `none`, and the owner of data made before tenants."""
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def _present(*names: str) -> dict[str, Any]:
+    """JSON Schema: each named property is given and not null."""
+    return {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}}
+
+
+def _implies(condition: dict[str, Any], consequence: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: if `condition` holds then `consequence` must."""
+    return {"anyOf": [{"not": condition}, consequence]}
+
+
+def _tagged_by(field: str, default: str | None = None) -> Callable[[Any], str | None]:
+    """A union's tag, read from `field`; a missing tag is the field's documented default."""
+
+    def tag(value: Any) -> str | None:
+        if isinstance(value, dict):
+            return value.get(field, default)
+        return getattr(value, field, None)
+
+    return tag
 
 
 class Op(StrEnum):
@@ -39,6 +73,22 @@ Scalar = str | int | float | bool | None
 
 class Comparison(BaseModel):
     """A single column comparison, e.g. col("ts") >= "2024-01-01"."""
+
+    # The op/value rule of the validator below, so that the OpenAPI document states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["op", "value"], "properties": {
+                    "op": {"enum": sorted(o.value for o in LIST_OPS)},
+                    "value": {"type": "array"}}},
+                {"required": ["op"], "properties": {
+                    "op": {"enum": sorted(o.value for o in NULL_OPS)}}},
+                {"required": ["value"], "properties": {
+                    "op": {"not": {"enum": sorted(o.value for o in LIST_OPS | NULL_OPS)}},
+                    "value": {"type": ["string", "integer", "number", "boolean"]}}},
+            ]
+        }
+    )
 
     kind: Literal["cmp"] = "cmp"
     col: str = Field(min_length=1)
@@ -77,7 +127,18 @@ class Not(BaseModel):
     filter: Filter
 
 
-Filter = Annotated[Comparison | And | Or | Not, Field(discriminator="kind")]
+Filter = Annotated[
+    Annotated[Comparison, Tag("cmp")]
+    | Annotated[And, Tag("and")]
+    | Annotated[Or, Tag("or")]
+    | Annotated[Not, Tag("not")],
+    Discriminator(
+        _tagged_by("kind", "cmp"),
+        custom_error_type="filter_kind",
+        custom_error_message="kind must be one of 'cmp' (the default), 'and', 'or', 'not'",
+    ),
+]
+"""Tagged by `kind`; a filter without one is a comparison, as Comparison.kind's default says."""
 And.model_rebuild()
 Or.model_rebuild()
 Not.model_rebuild()
@@ -97,7 +158,15 @@ class Classification(BaseModel):
     label_column: str = Field(min_length=1)
 
 
-Task = Annotated[Regression | Classification, Field(discriminator="task_kind")]
+Task = Annotated[
+    Annotated[Regression, Tag("regression")] | Annotated[Classification, Tag("classification")],
+    Discriminator(
+        _tagged_by("task_kind", "regression"),
+        custom_error_type="task_kind",
+        custom_error_message="task_kind must be 'regression' (the default) or 'classification'",
+    ),
+]
+"""Tagged by `task_kind`; a task without one is a regression, as its default says."""
 
 
 class _FitBase(BaseModel):
@@ -119,12 +188,57 @@ class _FitBase(BaseModel):
         return list(self.model_types) if self.model_types else ["gam"]
 
 
+def _family_list(names: list[str], max_items: int | None = None) -> Callable[[dict], None]:
+    """Document model_types' allowed names (and length) in the model's JSON Schema."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for branch in schema["properties"]["model_types"].get("anyOf", []):
+            if branch.get("type") == "array":
+                branch["items"] = {"type": "string", "enum": names}
+                if max_items is not None:
+                    branch["maxItems"] = max_items
+
+    return edit
+
+
+def _schema_extra(*edits: Callable[[dict], None], **keywords: Any) -> Callable[[dict], None]:
+    """A json_schema_extra that adds keywords to the model's schema and applies edits."""
+
+    def apply(schema: dict[str, Any]) -> None:
+        schema.update(keywords)
+        for edit in edits:
+            edit(schema)
+
+    return apply
+
+
 class ReasoningFitRequest(_FitBase):
     """POST /v1/reasoning/fit: fit a ReasoningModel against a registered dataset.
 
     When a teacher is set (teacher_model_id or teacher_predict_url), task becomes
     evaluation-only: the teacher provides the training target.
     """
+
+    # The rules of the validators below, so that the OpenAPI document states them.
+    model_config = ConfigDict(
+        json_schema_extra=_schema_extra(
+            _family_list(list(REASONING_FAMILIES), max_items=1),
+            allOf=[
+                {"not": _present("teacher_model_id", "teacher_predict_url")},
+                _implies(_present("teacher_get_grads_url"), _present("teacher_predict_url")),
+                _implies(
+                    {"required": ["teacher_predict_headers"], "properties": {
+                        "teacher_predict_headers": {"type": "object", "minProperties": 1}}},
+                    _present("teacher_predict_url"),
+                ),
+                _implies(_present("teacher_get_grads_url"), {"properties": {"model_types": {
+                    "anyOf": [{"type": "null"}, {"type": "array", "items": {"enum": [
+                        n for n in REASONING_FAMILIES if FAMILIES[n].differentiable]}}]}}}),
+                {"anyOf": [_present("task"), _present("teacher_model_id"),
+                           _present("teacher_predict_url")]},
+            ],
+        )
+    )
 
     teacher_model_id: UUID | None = Field(
         default=None, description="Distill from a same-server trained model identified by id."
@@ -183,6 +297,8 @@ class ReasoningFitRequest(_FitBase):
 class ModelFitRequest(_FitBase):
     """POST /v1/models/fit: train a same-server model; the search picks among the families."""
 
+    model_config = ConfigDict(json_schema_extra=_family_list(list(FAMILIES)))
+
     task: Task
 
     @field_validator("model_types")
@@ -230,6 +346,7 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     attempts: int = 0
+    tenant: str = DEFAULT_TENANT
 
 
 class JobList(BaseModel):
@@ -241,6 +358,12 @@ class Column(BaseModel):
     dtype: Literal["integer", "float", "boolean", "categorical", "timestamp"]
 
 
+class TokenRequest(BaseModel):
+    """`POST /v1/auth/token`: an API key made by `reasoning admin create-key`."""
+
+    api_key: str = Field(min_length=1, max_length=512)
+
+
 class DatasetInfo(BaseModel):
     """A registered dataset: immutable, stored as Parquet, with its inferred schema."""
 
@@ -249,6 +372,7 @@ class DatasetInfo(BaseModel):
     n_rows: int
     columns: list[Column]
     created_at: datetime
+    tenant: str = DEFAULT_TENANT
 
     def dtypes(self) -> dict[str, str]:
         return {c.name: c.dtype for c in self.columns}
@@ -308,24 +432,39 @@ class ModelCard(BaseModel):
     random_state: int
     created_at: datetime
     summary: str
+    tenant: str = DEFAULT_TENANT
 
 
 class ModelList(BaseModel):
     models: list[ModelCard]
 
 
+MAX_PREDICT_ROWS = 10_000
+"""Rows per scoring request (predict, invocations, grads): bigger batches go in several
+requests, so one request cannot hold a replica for long; the JSON body limit bounds the
+rest."""
+Records = Annotated[list[dict[str, Any]], Field(max_length=MAX_PREDICT_ROWS)]
+
+
+def _exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of the named properties is given and not null."""
+    return {"oneOf": [_present(name) for name in names]}
+
+
 class DataframeSplit(BaseModel):
     columns: list[str]
-    data: list[list[Any]]
+    data: Annotated[list[list[Any]], Field(max_length=MAX_PREDICT_ROWS)]
 
 
 class PredictRequest(BaseModel):
     """Rows to score, in MLflow's dataframe_split or dataframe_records shape."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_exactly_one("dataframe_split", "dataframe_records")
+    )
 
     dataframe_split: DataframeSplit | None = None
-    dataframe_records: list[dict[str, Any]] | None = None
+    dataframe_records: Records | None = None
     top_k: int | None = Field(default=5, ge=1, description="Reasons per row; null for all.")
 
     @model_validator(mode="after")
@@ -338,9 +477,13 @@ class PredictRequest(BaseModel):
 class InvocationsRequest(BaseModel):
     """MLflow's scoring protocol: rows as dataframe_split, dataframe_records or instances."""
 
+    model_config = ConfigDict(
+        json_schema_extra=_exactly_one("dataframe_split", "dataframe_records", "instances")
+    )
+
     dataframe_split: DataframeSplit | None = None
-    dataframe_records: list[dict[str, Any]] | None = None
-    instances: list[dict[str, Any]] | None = None
+    dataframe_records: Records | None = None
+    instances: Records | None = None
     params: dict[str, Any] | None = Field(default=None, description="Accepted and ignored.")
 
     @model_validator(mode="after")

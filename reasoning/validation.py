@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reasoning.datasets import ColumnSummary
 from reasoning.egress import EgressPolicy
 from reasoning.filters import check_filter, column_list
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.training import MIN_ROWS
 
 NUMERIC_LABEL_DTYPES = frozenset({"integer", "float", "boolean"})
 CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
@@ -23,8 +25,13 @@ def check_fit_request(
     dtypes: dict[str, str],
     find_model: Callable[[str], ModelCard | None] | None = None,
     egress: EgressPolicy | None = None,
+    summarize: Callable[[str], ColumnSummary] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every problem the request has against this dataset (empty when it can run)."""
+    """Every problem the request has against this dataset (empty when it can run).
+
+    `summarize(column)` describes a column's stored values; with it, a label nothing can
+    be learnt from (all null, too few values, constant) is refused here, not by the job.
+    """
     errors: list[dict[str, Any]] = []
     for name in ("teacher_predict_url", "teacher_get_grads_url"):
         url = getattr(request, name, None)
@@ -35,11 +42,16 @@ def check_fit_request(
         label = request.task.label_column
         loc = ["body", "task", "label_column"]
         dtype = dtypes.get(label)
+        learns = summarize is not None and not getattr(request, "has_teacher", False)
+        summary = summarize(label) if learns and dtype is not None else None
         if dtype is None:
             errors.append(
                 {"loc": loc, "msg": f"column {label!r} is not in the dataset; "
                  f"columns: {column_list(dtypes)}"}
             )
+        elif summary is not None and summary.n_present == 0:
+            # Before the dtype rules: an empty column's dtype says nothing.
+            errors.append({"loc": loc, "msg": label_problem(label, "", summary)})
         elif request.task.task_kind == "regression" and dtype not in NUMERIC_LABEL_DTYPES:
             errors.append(
                 {"loc": loc, "msg": f"regression needs a numeric label; column {label!r} "
@@ -52,6 +64,10 @@ def check_fit_request(
             )
         elif len(dtypes) < 2:
             errors.append({"loc": loc, "msg": "the dataset has no column besides the label"})
+        elif summary is not None and (problem := label_problem(
+            label, request.task.task_kind, summary
+        )):
+            errors.append({"loc": loc, "msg": problem})
     if request.filter is not None:
         errors += [
             {**e, "loc": ["body", *e["loc"]]} for e in check_filter(request.filter, dtypes)
@@ -74,3 +90,21 @@ def check_fit_request(
                 errors.append({"loc": loc, "msg": f"the teacher uses the label column "
                                f"{label!r} as an input; a student cannot be fitted without it"})
     return errors
+
+
+def label_problem(label: str, task_kind: str, summary: ColumnSummary) -> str | None:
+    """Why a label column cannot train a model, before any filter; None when it can.
+
+    Only fits on the labels are checked: with a teacher the labels just evaluate.
+    """
+    if summary.n_present == 0:
+        return f"label column {label!r} has no values: all {summary.n_rows:,} rows are null"
+    if summary.n_present < MIN_ROWS:
+        return (f"only {summary.n_present} of {summary.n_rows:,} rows have a value in label "
+                f"column {label!r}; at least {MIN_ROWS} are needed")
+    if summary.constant and task_kind == "classification":
+        return (f"label column {label!r} has a single class ({summary.minimum!r}); "
+                "classification needs at least two")
+    if summary.constant:
+        return f"label column {label!r} is constant ({summary.minimum!r}); nothing to learn"
+    return None

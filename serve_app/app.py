@@ -12,16 +12,18 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import pandas as pd
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import Depends, FastAPI, Header, Request, Response
 from ray import serve
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle
 from starlette.concurrency import run_in_threadpool
 
 from actors.job_manager import job_manager
+from reasoning.auth import Principal, TokenPair
 from reasoning.datasets import DatasetError, DatasetStore, read_table
 from reasoning.families import FAMILIES
 from reasoning.home import Home
+from reasoning.jobs import IdempotencyConflict
 from reasoning.predict import (
     RowsError,
     grads_response,
@@ -48,9 +50,12 @@ from reasoning.schemas import (
     PredictRequest,
     PredictResponse,
     ReasoningFitRequest,
+    TokenRequest,
 )
 from reasoning.validation import check_fit_request
-from serve_app import problems
+from serve_app import problems, uploads
+from serve_app.auth import NO_STORE, Authenticator, authenticated
+from serve_app.limits import BodyLimit, BodyLimits
 from serve_app.problems import PROBLEM_RESPONSES, Problem
 from serve_app.settings import Settings
 
@@ -63,6 +68,24 @@ api = FastAPI(
 problems.install(api)
 
 
+def _body_limits() -> BodyLimits:
+    """This replica's limits: middleware is declared before the ingress (and its settings)
+    exists, so it asks the replica once, at the first request."""
+    config = serve.get_replica_context().servable_object.settings
+    return BodyLimits(config.max_json_bytes, config.max_upload_bytes, config.max_json_depth)
+
+
+api.add_middleware(BodyLimit, limits=_body_limits)
+
+Caller = Annotated[Principal, Depends(authenticated)]
+"""Every route acts for a principal; Python handle callers pass theirs as `principal=`."""
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=255,
+           description="Retrying with the same key and body returns the same job"),
+]
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0})
 class ModelPredictor:
     """Scores rows with stored models, keeping recently used ones loaded."""
@@ -72,36 +95,40 @@ class ModelPredictor:
         self.registry = ModelRegistry(Home.at(config.home).models)
         self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
 
-    def _card(self, model_id: str) -> ModelCard:
+    def _card(self, model_id: str, tenant: str) -> ModelCard:
         try:
-            return self.registry.card(model_id)
+            return self.registry.card(model_id, tenant)
         except KeyError:
             raise Problem(404, f"model {model_id} not found") from None
 
-    def _rows(self, model_id: str, request: PredictRequest) -> tuple[ModelCard, pd.DataFrame]:
-        card = self._card(model_id)
+    def _rows(
+        self, model_id: str, request: PredictRequest, tenant: str
+    ) -> tuple[ModelCard, pd.DataFrame]:
+        card = self._card(model_id, tenant)
         try:
             return card, rows_frame(request, card.features)
         except RowsError as err:
             raise problems.invalid(["body"], str(err)) from None
 
-    def predict(self, model_id: str, request: PredictRequest) -> PredictResponse:
-        _, frame = self._rows(model_id, request)
+    def predict(self, model_id: str, request: PredictRequest, tenant: str) -> PredictResponse:
+        _, frame = self._rows(model_id, request, tenant)
         return predict_response(self._load(model_id), model_id, frame, request.top_k)
 
-    def invocations(self, model_id: str, request: InvocationsRequest) -> InvocationsResponse:
-        _, frame = self._rows(model_id, request.rows())
+    def invocations(
+        self, model_id: str, request: InvocationsRequest, tenant: str
+    ) -> InvocationsResponse:
+        _, frame = self._rows(model_id, request.rows(), tenant)
         return InvocationsResponse(predictions=teacher_predictions(self._load(model_id), frame))
 
-    def grads(self, model_id: str, request: InvocationsRequest) -> GradsResponse:
-        card = self._card(model_id)
+    def grads(self, model_id: str, request: InvocationsRequest, tenant: str) -> GradsResponse:
+        card = self._card(model_id, tenant)
         if not FAMILIES[card.family].differentiable:
             raise problems.invalid(
                 ["path", "model_id"],
                 f"family {card.family!r} is not differentiable; /grads serves "
                 + ", ".join(n for n, f in FAMILIES.items() if f.differentiable),
             )
-        _, frame = self._rows(model_id, request.rows())
+        _, frame = self._rows(model_id, request.rows(), tenant)
         return grads_response(self._load(model_id), frame, request.columns())
 
 
@@ -119,17 +146,29 @@ class ReasoningIngress:
             str(home.root), self.settings.max_running_jobs, self.settings.distill_options()
         )
         self.predictor = predictor
+        self.auth = Authenticator(self.settings)
+        # Dependencies cannot reach `self`; this replica's app state is how they find it.
+        api.state.authenticator = self.auth
 
     @api.get("/healthz", tags=["service"])
     async def healthz(self) -> Health:
         return Health()
 
+    @api.post("/v1/auth/token", tags=["auth"])
+    async def issue_token(self, request: TokenRequest, response: Response) -> TokenPair:
+        """Exchange an API key (from `reasoning admin create-key`) for access and refresh
+        tokens (auth mode `token`)."""
+        response.headers.update(NO_STORE)
+        return await self.auth.exchange(request.api_key)
+
     # -- datasets ----------------------------------------------------------------------
 
     async def register_dataset(
-        self, content: bytes, filename: str, name: str | None = None
+        self, content: bytes, filename: str, name: str | None = None, *, principal: Principal
     ) -> DatasetInfo:
         """Parse, infer the schema, and store a CSV or Parquet file as a dataset."""
+        if not isinstance(content, bytes | bytearray):
+            raise problems.invalid(["body", "file"], "the file's content must be bytes")
         limit = self.settings.max_upload_bytes
         if len(content) > limit:
             raise Problem(413, f"file is {len(content):,} bytes; the limit is {limit:,}")
@@ -137,57 +176,88 @@ class ReasoningIngress:
             frame = await run_in_threadpool(read_table, filename, content)
         except DatasetError as err:
             raise problems.invalid(["body", "file"], str(err)) from None
-        return await run_in_threadpool(self.datasets.add, frame, name or filename)
+        return await run_in_threadpool(
+            self.datasets.add, frame, name or filename, principal.tenant
+        )
 
-    @api.post("/v1/datasets", status_code=201, tags=["datasets"])
-    async def upload_dataset(
-        self,
-        file: Annotated[UploadFile, File(description="A CSV or Parquet file")],
-        name: Annotated[str | None, Form()] = None,
-    ) -> DatasetInfo:
-        limit = self.settings.max_upload_bytes
-        content = await file.read(limit + 1)
-        if len(content) > limit:
-            raise Problem(413, f"file is larger than the limit of {limit:,} bytes")
-        return await self.register_dataset(content, file.filename or "upload", name)
+    @api.post(
+        "/v1/datasets", status_code=201, tags=["datasets"], openapi_extra=uploads.OPENAPI
+    )
+    async def upload_dataset(self, request: Request, principal: Caller) -> DatasetInfo:
+        """Register a CSV or Parquet file: a multipart form with `file` and optional `name`,
+        read from the stream so the size limit holds whatever Content-Length says."""
+        upload = await uploads.read_upload(request, self.settings.max_upload_bytes)
+        return await self.register_dataset(
+            upload.content, upload.filename, upload.name, principal=principal
+        )
 
     @api.get("/v1/datasets", tags=["datasets"])
-    async def list_datasets(self) -> DatasetList:
-        return DatasetList(datasets=await run_in_threadpool(self.datasets.list))
+    async def list_datasets(self, principal: Caller) -> DatasetList:
+        return DatasetList(
+            datasets=await run_in_threadpool(self.datasets.list, principal.tenant)
+        )
 
     @api.get("/v1/datasets/{dataset_id}", tags=["datasets"])
-    async def get_dataset(self, dataset_id: UUID) -> DatasetInfo:
+    async def get_dataset(self, dataset_id: UUID, principal: Caller) -> DatasetInfo:
         try:
-            return self.datasets.get(str(dataset_id))
+            return self.datasets.get(str(dataset_id), principal.tenant)
         except KeyError:
             raise Problem(404, f"dataset {dataset_id} not found") from None
 
     # -- fits and jobs -----------------------------------------------------------------
 
     @api.post("/v1/reasoning/fit", status_code=202, tags=["reasoning"])
-    async def reasoning_fit(self, request: ReasoningFitRequest) -> FitAccepted:
+    async def reasoning_fit(
+        self,
+        request: ReasoningFitRequest,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> FitAccepted:
         """Fit a ReasoningModel on the labels or by distilling a teacher."""
-        return await self._submit("reasoning_fit", request)
+        return await self._submit("reasoning_fit", request, principal, idempotency_key)
 
     @api.post("/v1/models/fit", status_code=202, tags=["models"])
-    async def models_fit(self, request: ModelFitRequest) -> FitAccepted:
+    async def models_fit(
+        self,
+        request: ModelFitRequest,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> FitAccepted:
         """Train a same-server model (a future teacher); the search picks among the families."""
-        return await self._submit("model_fit", request)
+        return await self._submit("model_fit", request, principal, idempotency_key)
 
     async def _submit(
-        self, kind: JobKind, request: ReasoningFitRequest | ModelFitRequest
+        self,
+        kind: JobKind,
+        request: ReasoningFitRequest | ModelFitRequest,
+        principal: Principal,
+        idempotency_key: str | None,
     ) -> FitAccepted:
         """Validate everything that can be checked now, then hand the job to the JobManager."""
+        tenant = principal.tenant
         try:
-            dataset = self.datasets.get(str(request.dataset_id))
+            dataset = self.datasets.get(str(request.dataset_id), tenant)
         except KeyError:
             raise Problem(404, f"dataset {request.dataset_id} not found") from None
+        teacher_id = getattr(request, "teacher_model_id", None)
+        if teacher_id is not None and self._completed_model(str(teacher_id), tenant) is None:
+            raise Problem(404, f"teacher model {teacher_id} not found")
         errors = check_fit_request(
-            request, dataset.dtypes(), self._completed_model, self.settings.egress_policy()
+            request,
+            dataset.dtypes(),
+            lambda model_id: self._completed_model(model_id, tenant),
+            self.settings.egress_policy(),
+            summarize=lambda column: self.datasets.column_summary(dataset.dataset_id, column),
         )
         if errors:
             raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
-        job = await self.jobs.submit.remote(str(uuid4()), kind, request.model_dump(mode="json"))
+        try:
+            job = await self.jobs.submit.remote(
+                str(uuid4()), kind, request.model_dump(mode="json"), tenant, idempotency_key
+            )
+        except IdempotencyConflict as err:  # Ray's error is also an instance of the cause
+            cause = getattr(err, "cause", err)
+            raise problems.invalid(["header", "idempotency-key"], str(cause)) from None
         families = "/".join(request.family_names())
         return FitAccepted(
             job_id=job.job_id,
@@ -196,26 +266,29 @@ class ReasoningIngress:
             dataset_id=job.dataset_id,
         )
 
-    def _completed_model(self, model_id: str) -> ModelCard | None:
+    def _completed_model(self, model_id: str, tenant: str) -> ModelCard | None:
         try:
-            return self.models.card(model_id)
+            return self.models.card(model_id, tenant)
         except KeyError:
             return None
 
     @api.get("/v1/jobs/{job_id}", tags=["jobs"])
-    async def get_job(self, job_id: UUID) -> Job:
-        job = await self.jobs.get.remote(str(job_id))
+    async def get_job(self, job_id: UUID, principal: Caller) -> Job:
+        job = await self.jobs.get.remote(str(job_id), principal.tenant)
         if job is None:
             raise Problem(404, f"job {job_id} not found")
         return job
 
     @api.get("/v1/jobs", tags=["jobs"])
-    async def list_jobs(self, limit: int = 100, status: JobStatus | None = None) -> JobList:
-        return JobList(jobs=await self.jobs.list.remote(max(1, min(limit, 1000)), status))
+    async def list_jobs(
+        self, principal: Caller, limit: int = 100, status: JobStatus | None = None
+    ) -> JobList:
+        jobs = await self.jobs.list.remote(max(1, min(limit, 1000)), status, principal.tenant)
+        return JobList(jobs=jobs)
 
     @api.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
-    async def cancel_job(self, job_id: UUID) -> Job:
-        job = await self.get_job(job_id)
+    async def cancel_job(self, job_id: UUID, principal: Caller) -> Job:
+        job = await self.get_job(job_id, principal)
         if job.status in ("completed", "failed"):
             raise Problem(409, f"job {job_id} is already {job.status}")
         return await self.jobs.cancel.remote(str(job_id))
@@ -223,36 +296,42 @@ class ReasoningIngress:
     # -- models ------------------------------------------------------------------------
 
     @api.get("/v1/models", tags=["models"])
-    async def list_models(self) -> ModelList:
-        return ModelList(models=await run_in_threadpool(self.models.list))
+    async def list_models(self, principal: Caller) -> ModelList:
+        return ModelList(models=await run_in_threadpool(self.models.list, principal.tenant))
 
     @api.get("/v1/models/{model_id}", tags=["models"])
-    async def get_model(self, model_id: UUID) -> ModelCard:
-        card = self._completed_model(str(model_id))
+    async def get_model(self, model_id: UUID, principal: Caller) -> ModelCard:
+        card = self._completed_model(str(model_id), principal.tenant)
         if card is None:
             raise Problem(404, f"model {model_id} not found")
         return card
 
     @api.post("/v1/models/{model_id}/predict", tags=["models"])
-    async def predict(self, model_id: UUID, request: PredictRequest) -> PredictResponse:
+    async def predict(
+        self, model_id: UUID, request: PredictRequest, principal: Caller
+    ) -> PredictResponse:
         """Predictions with the top-k reasons per row."""
-        return await self._score("predict", model_id, request)
+        return await self._score("predict", model_id, request, principal)
 
     @api.post("/v1/models/{model_id}/invocations", tags=["models"])
     async def invocations(
-        self, model_id: UUID, request: InvocationsRequest
+        self, model_id: UUID, request: InvocationsRequest, principal: Caller
     ) -> InvocationsResponse:
         """MLflow's scoring protocol: any server (this one too) can use the model as a teacher."""
-        return await self._score("invocations", model_id, request)
+        return await self._score("invocations", model_id, request, principal)
 
     @api.post("/v1/models/{model_id}/grads", tags=["models"])
-    async def grads(self, model_id: UUID, request: InvocationsRequest) -> GradsResponse:
+    async def grads(
+        self, model_id: UUID, request: InvocationsRequest, principal: Caller
+    ) -> GradsResponse:
         """Per-row Jacobians of a differentiable model: it can be a DiffModel teacher."""
-        return await self._score("grads", model_id, request)
+        return await self._score("grads", model_id, request, principal)
 
-    async def _score(self, method: str, model_id: UUID, request: Any) -> Any:
+    async def _score(self, method: str, model_id: UUID, request: Any, principal: Principal) -> Any:
         try:
-            return await getattr(self.predictor, method).remote(str(model_id), request)
+            return await getattr(self.predictor, method).remote(
+                str(model_id), request, principal.tenant
+            )
         except RayTaskError as err:
             # Re-raise the predictor's own Problem so it keeps its status and fields.
             if isinstance(err.cause, Problem):

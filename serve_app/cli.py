@@ -1,4 +1,5 @@
-"""The `reasoning` command: `reasoning serve` runs the service, `reasoning demo` shows it."""
+"""The `reasoning` command: `reasoning serve` runs the service, `reasoning demo` shows it,
+and `reasoning admin` manages tenants' API keys (auth mode `token`)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address", help="Ray cluster to join, e.g. 'auto'; default: start a local Ray"
     )
+    parser.add_argument("--auth-mode", dest="auth_mode", choices=["none", "token"],
+                        help="none (default: one implicit tenant) or token (API keys)")
+    parser.add_argument("--allow-open-bind", dest="allow_open_bind", action="store_true",
+                        default=None,
+                        help="listen on a non-loopback host even with auth mode none")
 
 
 def serve_command(settings: Settings) -> int:
     """Run the service in the foreground until Ctrl-C or SIGTERM."""
     from serve_app import runtime
 
+    try:
+        runtime.check_bind(settings)
+    except runtime.UnsafeBind as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -42,16 +53,52 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
+def admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Keys live in the home's auth.sqlite; the running service sees new ones at once."""
+    from serve_app.auth import credential_store
+
+    store = credential_store(settings)
+    if args.admin == "create-key":
+        try:
+            key_id, key = store.create_key(args.tenant)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"tenant: {args.tenant}\nkey id: {key_id}\napi key: {key}")
+        print("The key is shown only this once; the service keeps a hash of it.",
+              file=sys.stderr)
+        return 0
+    if args.admin == "revoke-key":
+        if store.revoke_key(args.key_id):
+            print(f"revoked key {args.key_id} and its refresh tokens")
+            return 0
+        print(f"error: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    for key in store.list_keys():
+        state = "revoked" if key["revoked_at"] else "active"
+        print(f"{key['key_id']}  {key['tenant']}  {state}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reasoning", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("serve", help="run the service in the foreground"))
     demo = sub.add_parser("demo", help="start the service, fit a model through REST, stop")
     _common(demo)
+    admin = sub.add_parser("admin", help="manage tenants' API keys (auth mode token)")
+    admin.add_argument("--home", help="the service's home folder (default ./.reasoning)")
+    keys = admin.add_subparsers(dest="admin", required=True)
+    create = keys.add_parser("create-key", help="make an API key for a tenant; shown once")
+    create.add_argument("--tenant", required=True, help="tenant name, e.g. team-a")
+    keys.add_parser("revoke-key", help="revoke a key by its id").add_argument("key_id")
+    keys.add_parser("list-keys", help="key ids, tenants and states (never the keys)")
     args = parser.parse_args(argv)
     settings = _settings(args)
     if args.command == "serve":
         return serve_command(settings)
+    if args.command == "admin":
+        return admin_command(args, settings)
     from serve_app.demo import run_demo
 
     return run_demo(settings)

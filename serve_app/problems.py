@@ -6,6 +6,7 @@ errors are turned into the same shape, so clients parse a single format.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from reasoning.schemas import ProblemDetail
 
@@ -24,10 +26,14 @@ class Problem(Exception):
     """An error a client caused or can act on, with the HTTP status it maps to."""
 
     def __init__(
-        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.errors = status, detail, errors
+        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
 
     def body(self) -> ProblemDetail:
         return ProblemDetail(
@@ -37,7 +43,7 @@ class Problem(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep every field when Ray carries the error back to a handle caller.
-        return (Problem, (self.status, self.detail, self.errors))
+        return (Problem, (self.status, self.detail, self.errors, self.headers))
 
 
 def invalid(loc: list[Any], msg: str) -> Problem:
@@ -65,7 +71,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return _response(exc)
+        return _response(exc, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,8 +82,33 @@ def install(app: FastAPI) -> None:
         return _response(Problem(422, detail[:2000], errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _response(Problem(exc.status_code, str(exc.detail)), getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return _response(Problem(exc.status_code, str(exc.detail)), headers or None)
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path serves. Starlette's 405 names only the first route
+    that matched the path, but GET and POST of one path are separate routes here."""
+    methods: set[str] = set()
+    for route in _routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods)) or None
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """The routes, with those of included routers: FastAPI >= 0.137 keeps an included router
+    (Serve includes the ingress's routes so) as one node holding `original_router`."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -86,6 +117,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
         "description": HTTPStatus(status).phrase,
     }
-    for status in (404, 409, 413, 422)
+    for status in (400, 401, 404, 409, 413, 422)
 }
 """Declared on every route so the OpenAPI document shows the errors it really returns."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from typing import Any
@@ -18,6 +19,7 @@ def start(settings: Settings) -> dict[str, Any]:
     Returns what it wrote to the home's service.json: the URL and the Ray address that
     Python callers pass to `ray.init` to reach the app's handles.
     """
+    check_bind(settings)
     import ray
     from ray import serve
 
@@ -48,6 +50,31 @@ def start(settings: Settings) -> dict[str, Any]:
     }
     home.service_file.write_text(json.dumps(info, indent=2))
     return info
+
+
+class UnsafeBind(RuntimeError):
+    """Listening beyond this machine with no authentication."""
+
+
+def check_bind(settings: Settings) -> None:
+    """Auth mode `none` serves anyone who can connect: loopback only, unless told."""
+    if settings.auth_mode != "none" or settings.allow_open_bind or _loopback(settings.host):
+        return
+    raise UnsafeBind(
+        f"refusing to listen on {settings.host} with auth mode 'none': anyone who can reach"
+        " it could read and change every dataset, model and job. Use --auth-mode token"
+        " (REASONING_AUTH_MODE=token), or --allow-open-bind (REASONING_ALLOW_OPEN_BIND=1)"
+        " if something in front of the service authenticates."
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def stop(settings: Settings) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reasoning.auth import TokenPolicy
 from reasoning.distill import DistillOptions
 from reasoning.egress import EgressPolicy
 
@@ -23,6 +25,11 @@ class Settings(BaseSettings):
     address: str | None = None
     """Ray address to join (`auto` for a running cluster); None starts a local Ray."""
     max_upload_bytes: int = 100 * 1024 * 1024
+    """Bytes of an uploaded file, counted as it streams in (413 beyond)."""
+    max_json_bytes: int = 32 * 1024 * 1024
+    """Bytes of any other request body (JSON), counted as it streams in (413 beyond)."""
+    max_json_depth: int = 64
+    """Nesting of arrays and objects in a JSON body (422 beyond)."""
     max_running_jobs: int = 2
     """Jobs whose pipelines run at once; more wait as `pending` (trials share the CPUs)."""
     model_cache_size: int = 16
@@ -40,6 +47,16 @@ class Settings(BaseSettings):
     """Teacher URLs may only reach public addresses, except these: comma-separated CIDRs
     and host names, e.g. "10.1.0.0/16, teacher.internal" (tests allow 127.0.0.1)."""
 
+    auth_mode: Literal["none", "token"] = "none"
+    """`none`: one implicit tenant, no credentials (a laptop); `token`: API keys, JWTs."""
+    allow_open_bind: bool = False
+    """In auth mode `none` the service refuses a non-loopback host unless this is set."""
+    access_token_ttl: int = 900
+    """Seconds an access token is valid; then its refresh token buys a new pair."""
+    refresh_token_ttl: int = 14 * 24 * 3600
+    token_issuer: str = "reasoning-service"
+    token_audience: str = "reasoning-api"
+
     def distill_options(self) -> DistillOptions:
         """The distillation settings, which share DistillOptions' field names."""
         names = {f.name for f in dataclasses.fields(DistillOptions)}
@@ -47,3 +64,9 @@ class Settings(BaseSettings):
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.parse(self.teacher_allow)
+
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(
+            issuer=self.token_issuer, audience=self.token_audience,
+            access_ttl=self.access_token_ttl, refresh_ttl=self.refresh_token_ttl,
+        )

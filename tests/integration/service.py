@@ -34,6 +34,8 @@ class Service:
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = home / "service.log"
+        self.keys: dict[str, str] = {}
+        """API keys by tenant, for a service in auth mode `token`."""
 
     def start(self, timeout: float = 240) -> Service:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,24 @@ class Service:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def create_key(home: Path, tenant: str) -> str:
+    """An API key made the way an operator makes one: `reasoning admin create-key`."""
+    out = subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "admin", "--home", str(home),
+         "create-key", "--tenant", tenant],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return next(line.split(": ", 1)[1] for line in out.splitlines()
+                if line.startswith("api key: "))
+
+
+def login(url: str, api_key: str) -> dict[str, Any]:
+    """The token pair that POST /v1/auth/token gives for an API key."""
+    response = httpx.post(f"{url}/v1/auth/token", json={"api_key": api_key}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def upload(client: httpx.Client, frame: pd.DataFrame, name: str = "table") -> dict[str, Any]:

@@ -35,6 +35,10 @@ def _fit(client: httpx.Client, path: str, body: dict) -> dict:
     return wait_job(client, response.json()["job_id"])
 
 
+def _own_token(client: httpx.Client) -> dict[str, str]:
+    return {"authorization": client.headers["authorization"]}
+
+
 def _card(client: httpx.Client, job: dict) -> dict:
     assert job["status"] == "completed", job
     return client.get(f"/v1/models/{job['model_id']}").json()
@@ -90,6 +94,8 @@ def test_distill_through_the_models_own_invocations_url(
     job = _fit(client, "/v1/reasoning/fit", {
         "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
         "n_hyperopt_steps": 1, "teacher_predict_url": url,
+        # This service wants a token: the caller lends its own, as for any teacher.
+        "teacher_predict_headers": _own_token(client),
     })
     card = _card(client, job)
     assert card["teacher"] == {"kind": "url", "url": url}
@@ -97,8 +103,8 @@ def test_distill_through_the_models_own_invocations_url(
     assert _log_count(service, "/invocations") > before
 
 
-def test_external_teacher_gets_its_headers_and_the_card_keeps_none(
-    client, houses_dataset, teacher_server
+def test_external_teacher_gets_its_headers_and_no_record_keeps_them(
+    client, service, houses_dataset, teacher_server
 ):
     job = _fit(client, "/v1/reasoning/fit", {
         "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
@@ -110,6 +116,11 @@ def test_external_teacher_gets_its_headers_and_the_card_keeps_none(
     assert seen and all(r["headers"].get("x-api-key") == "secret-123" for r in seen)
     assert all("authorization" not in {k.lower() for k in r["headers"]} for r in seen)
     assert "secret-123" not in str(card)
+    # The job's record holds the headers sealed with the service's key, not in plain text;
+    # the log never mentions them.
+    stored = b"".join(p.read_bytes() for p in service.home.glob("jobs.sqlite*"))
+    assert b"x-api-key" in stored and b"secret-123" not in stored
+    assert "secret-123" not in service.log.read_text(errors="replace")
     # The rule is linear in area: a distilled linear student reproduces it closely.
     assert card["metrics"]["fidelity"]["r2"] > 0.95
 
@@ -153,6 +164,7 @@ def test_an_mlp_on_this_server_is_a_diffmodel_teacher(client, service, friedman_
     card = _card(client, _fit(client, "/v1/reasoning/fit", {
         "dataset_id": friedman_dataset["dataset_id"], "task": task, "model_types": ["linear"],
         "teacher_predict_url": f"{base}/invocations", "teacher_get_grads_url": f"{base}/grads",
+        "teacher_predict_headers": _own_token(client),
     }))
     assert card["metrics"]["fidelity"]["gradient_cosine"] > 0.5
 

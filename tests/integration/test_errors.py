@@ -51,7 +51,6 @@ INVALID = {
                                       "value": 1}}, "op"),
     "in without a list": ({"filter": {"kind": "cmp", "col": "rooms", "op": "in",
                                       "value": 1}}, "filter"),
-    "unknown teacher model": ({"teacher_model_id": str(uuid.uuid4())}, "teacher_model_id"),
     "unknown field": ({"n_trials": 3}, "n_trials"),
     "no task without teacher": ({"task": None}, "body"),
 }
@@ -64,6 +63,12 @@ def test_fit_validation_is_a_422_naming_the_field(client, houses_dataset, case):
     problem = _problem(client.post("/v1/reasoning/fit", json=body), 422)
     assert any(field in map(str, loc) for loc in _locs(problem)), problem
     assert "Traceback" not in problem["detail"]
+
+
+def test_unknown_teacher_model_is_a_404_like_an_unknown_dataset(client, houses_dataset):
+    missing = str(uuid.uuid4())
+    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "teacher_model_id": missing}
+    assert missing in _problem(client.post("/v1/reasoning/fit", json=body), 404)["detail"]
 
 
 def test_unknown_family_message_lists_the_valid_ones(client, houses_dataset):

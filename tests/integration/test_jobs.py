@@ -79,3 +79,27 @@ def test_jobs_list_shows_submitted_jobs(client, houses_dataset):
     completed = client.get("/v1/jobs", params={"status": "completed"}).json()["jobs"]
     assert job_id in {j["job_id"] for j in completed}
     assert {j["status"] for j in completed} == {"completed"}
+
+
+def test_idempotency_key_gives_the_same_job_for_the_same_body(client, houses_dataset):
+    body = {"dataset_id": houses_dataset["dataset_id"], "n_hyperopt_steps": 1,
+            "task": {"task_kind": "regression", "label_column": "price"},
+            "model_types": ["linear"]}
+    key = {"Idempotency-Key": "retry-me-1"}
+    first = client.post("/v1/reasoning/fit", json=body, headers=key)
+    # The same body spelled differently (a default made explicit) is the same request.
+    again = client.post("/v1/reasoning/fit", json={**body, "random_state": 42}, headers=key)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["job_id"] == first.json()["job_id"]
+
+    changed = client.post("/v1/reasoning/fit", json={**body, "n_hyperopt_steps": 2},
+                          headers=key)
+    assert changed.status_code == 422
+    assert "idempotency-key" in str(changed.json()["errors"][0]["loc"]).lower()
+    assert first.json()["job_id"] in changed.json()["detail"]
+    # The key is the same route's: another kind of job under it is another request too.
+    other_route = client.post("/v1/models/fit", json=body, headers=key)
+    assert other_route.status_code == 422
+
+    assert client.post("/v1/reasoning/fit", json=body).json()["job_id"] != first.json()["job_id"]
+    wait_job(client, first.json()["job_id"])

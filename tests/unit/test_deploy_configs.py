@@ -27,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from ray.serve.schema import ServeDeploySchema
 
+from serve_app.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_YAML = ROOT / "cluster.yaml"
 SERVE_CONFIG = ROOT / "deploy" / "serve_config.yaml"
@@ -152,6 +154,8 @@ def test_head_starts_ray_then_the_service(cluster: dict[str, Any]) -> None:
     assert opts["--address"] == "auto"
     assert opts["--home"] == CLUSTER_HOME
     assert opts["--port"] == "8000"
+    # Listening beyond loopback needs authentication (the service refuses otherwise).
+    assert opts["--host"] == "0.0.0.0" and opts["--auth-mode"] == "token"
     # It must run in the background, or `ray up` never returns.
     assert "nohup" in cmds[serve] and " &" in cmds[serve]
 
@@ -265,7 +269,7 @@ def _check_reasoning_app(config: ServeDeploySchema) -> Any:
     app = config.applications[0]
     assert app.route_prefix == "/"
     assert app.import_path == IMPORT_PATH
-    assert set(app.args) <= {"home", "max_upload_bytes"}
+    assert set(app.args) <= set(Settings.model_fields)
     assert isinstance(app.args["home"], str) and app.args["home"]
     ingress = {d.name: d for d in app.deployments}[INGRESS]
     assert ingress.ray_actor_options.num_cpus == 0
@@ -377,6 +381,8 @@ def test_rayservice_serve_config_matches_serve_config(
     config = validate_serve_config(yaml.safe_load(text))
     app = _check_reasoning_app(config)
     assert app.args["home"].startswith("/"), "home must be an absolute shared path"
+    # It listens on every pod interface, so it must not run without authentication.
+    assert config.http_options.host == "0.0.0.0" and app.args["auth_mode"] == "token"
 
     # Same application apart from its args (the home differs: shared volume vs local).
     def without_args(application: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
-from reasoning.jobs import JobStore
+from reasoning.jobs import IdempotencyConflict, JobStore
+from reasoning.keyring import Keyring
+from reasoning.schemas import DEFAULT_TENANT
 
 REQUEST = {"dataset_id": str(uuid.uuid4()), "n_hyperopt_steps": 3}
 
@@ -94,3 +97,73 @@ def test_list_filters_by_status_newest_first(store: JobStore) -> None:
 def test_unknown_job_is_a_key_error(store: JobStore) -> None:
     with pytest.raises(KeyError):
         store.get(str(uuid.uuid4()))
+
+
+# -- tenants, idempotency keys and sealed teacher headers ---------------------------------
+
+
+@pytest.fixture
+def sealed_store(tmp_path: Path) -> JobStore:
+    return JobStore(tmp_path / "jobs.sqlite", Keyring.at(tmp_path / "secret.key"))
+
+
+def _create(store: JobStore, request: dict, tenant: str = "a", key: str | None = None):
+    return store.create(str(uuid.uuid4()), "reasoning_fit", request["dataset_id"], request,
+                        tenant, key)
+
+
+def test_a_job_is_seen_only_by_its_tenant(store: JobStore) -> None:
+    job = _create(store, REQUEST, tenant="a")
+    assert store.get(str(job.job_id), "a").tenant == "a"
+    with pytest.raises(KeyError):
+        store.get(str(job.job_id), "b")
+    _create(store, REQUEST, tenant="b")
+    assert [j.job_id for j in store.list(tenant="a")] == [job.job_id]
+    assert len(store.list()) == 2
+
+
+def test_an_idempotency_key_gives_back_the_same_job(sealed_store: JobStore) -> None:
+    first = _create(sealed_store, REQUEST, key="k1")
+    again = _create(sealed_store, dict(REQUEST), key="k1")
+    assert again.job_id == first.job_id and len(sealed_store.list()) == 1
+    # Keys belong to a tenant: another tenant's k1 is another job.
+    assert _create(sealed_store, REQUEST, tenant="b", key="k1").job_id != first.job_id
+
+
+def test_an_idempotency_key_with_another_request_is_a_conflict(sealed_store: JobStore) -> None:
+    first = _create(sealed_store, REQUEST, key="k1")
+    with pytest.raises(IdempotencyConflict, match=str(first.job_id)):
+        _create(sealed_store, {**REQUEST, "n_hyperopt_steps": 4}, key="k1")
+    assert len(sealed_store.list()) == 1
+
+
+def test_teacher_headers_are_sealed_on_disk_and_open_for_the_runner(
+    sealed_store: JobStore, tmp_path: Path
+) -> None:
+    request = {**REQUEST, "teacher_predict_headers": {"x-api-key": "secret-123"}}
+    job = _create(sealed_store, request)
+    assert sealed_store.request(str(job.job_id)) == request
+    sealed_store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("jobs.sqlite*"))
+    assert b"secret-123" not in raw and b"x-api-key" in raw
+
+
+def test_headers_need_the_keyring(store: JobStore) -> None:
+    with pytest.raises(RuntimeError, match="keyring"):
+        _create(store, {**REQUEST, "teacher_predict_headers": {"x": "y"}})
+
+
+def test_an_older_table_gains_the_new_columns(tmp_path: Path) -> None:
+    job_id = str(uuid.uuid4())
+    path = tmp_path / "jobs.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT"
+                   " NOT NULL, stage TEXT NOT NULL, message TEXT NOT NULL, dataset_id TEXT NOT"
+                   " NULL, request TEXT NOT NULL, progress_done INTEGER NOT NULL DEFAULT 0,"
+                   " progress_total INTEGER NOT NULL DEFAULT 0, model_id TEXT, created_at TEXT"
+                   " NOT NULL, started_at TEXT, finished_at TEXT, error TEXT, attempts INTEGER"
+                   " NOT NULL DEFAULT 0)")
+        db.execute("INSERT INTO jobs (job_id, kind, status, stage, message, dataset_id, request,"
+                   " created_at) VALUES (?, 'reasoning_fit', 'completed', 'done', 'ok', ?,"
+                   " '{}', '2026-01-01T00:00:00+00:00')", (job_id, REQUEST["dataset_id"]))
+    assert JobStore(path).get(job_id, DEFAULT_TENANT).tenant == DEFAULT_TENANT

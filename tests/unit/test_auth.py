@@ -1,0 +1,112 @@
+"""API keys, access tokens and refresh-token rotation, without HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from reasoning.auth import AuthError, CredentialStore, TokenPolicy, check_tenant
+from reasoning.keyring import Keyring
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CredentialStore:
+    return CredentialStore(tmp_path / "auth.sqlite", Keyring.at(tmp_path / "secret.key"))
+
+
+def _expired(store: CredentialStore, tenant: str = "alpha") -> str:
+    policy, now = store.policy, int(time.time())
+    return store.sign({"iss": policy.issuer, "aud": policy.audience, "sub": tenant,
+                       "iat": now - 100, "exp": now - 10})
+
+
+def test_a_key_is_shown_once_and_stored_as_a_hash(store: CredentialStore) -> None:
+    key_id, key = store.create_key("alpha")
+    assert key.startswith(f"rsk_{key_id}.")
+    secret = key.split(".", 1)[1]
+    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("auth.sqlite*"))
+    assert secret.encode() not in raw
+    assert store.verify(store.exchange(key).access_token).tenant == "alpha"
+
+
+@pytest.mark.parametrize("bad", ["", "rsk_", "rsk_x.y", "nonsense", "rrt_a.b"])
+def test_bad_keys_are_refused(store: CredentialStore, bad: str) -> None:
+    store.create_key("alpha")
+    with pytest.raises(AuthError) as caught:
+        store.exchange(bad)
+    assert caught.value.code == "invalid_client"
+
+
+def test_a_key_with_a_wrong_secret_is_refused(store: CredentialStore) -> None:
+    _, key = store.create_key("alpha")
+    with pytest.raises(AuthError, match="not valid"):
+        store.exchange(key[:-2] + ("A" if key[-2] != "A" else "B") + key[-1])
+
+
+def test_access_tokens_carry_the_claims_and_expire(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path / "a.sqlite", Keyring.at(tmp_path / "k"),
+                            TokenPolicy(access_ttl=1))
+    _, key = store.create_key("alpha")
+    pair = store.exchange(key)
+    claims = jwt.decode(pair.access_token, options={"verify_signature": False})
+    assert claims["sub"] == "alpha" and claims["exp"] - claims["iat"] == 1
+    assert jwt.get_unverified_header(pair.access_token)["alg"] == "HS256"
+    time.sleep(2.1)
+    with pytest.raises(AuthError) as caught:
+        store.verify(pair.access_token)
+    assert caught.value.code == "expired"
+
+
+def test_tokens_of_another_service_are_refused(tmp_path: Path, store: CredentialStore) -> None:
+    elsewhere = CredentialStore(tmp_path / "b.sqlite", Keyring.at(tmp_path / "other.key"))
+    _, key = elsewhere.create_key("alpha")
+    with pytest.raises(AuthError, match="not valid"):
+        store.verify(elsewhere.exchange(key).access_token)
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(store: CredentialStore) -> None:
+    _, key = store.create_key("alpha")
+    first = store.exchange(key)
+    principal, second = store.refresh(_expired(store), first.refresh_token)
+    assert principal.tenant == "alpha" and second.refresh_token != first.refresh_token
+    _, third = store.refresh(_expired(store), second.refresh_token)
+    with pytest.raises(AuthError, match="already used"):
+        store.refresh(_expired(store), first.refresh_token)
+    with pytest.raises(AuthError, match="revoked"):
+        store.refresh(_expired(store), third.refresh_token)
+    # Another exchange starts a new family, untouched by the revocation.
+    store.refresh(_expired(store), store.exchange(key).refresh_token)
+
+
+def test_refresh_needs_the_same_tenant_and_a_live_token(store: CredentialStore) -> None:
+    _, key = store.create_key("alpha")
+    pair = store.exchange(key)
+    with pytest.raises(AuthError, match="another principal"):
+        store.refresh(_expired(store, "beta"), pair.refresh_token)
+    with pytest.raises(AuthError, match="not valid"):
+        store.refresh(_expired(store), pair.refresh_token + "x")
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE refresh_tokens SET expires_at = 0")
+    with pytest.raises(AuthError, match="expired"):
+        store.refresh(_expired(store), pair.refresh_token)
+
+
+def test_revoking_a_key_ends_its_exchanges_and_refreshes(store: CredentialStore) -> None:
+    key_id, key = store.create_key("alpha")
+    pair = store.exchange(key)
+    assert store.revoke_key(key_id) and not store.revoke_key(key_id)
+    with pytest.raises(AuthError, match="revoked"):
+        store.exchange(key)
+    with pytest.raises(AuthError, match="revoked"):
+        store.refresh(_expired(store), pair.refresh_token)
+    assert [k["key_id"] for k in store.list_keys()] == [key_id]
+
+
+@pytest.mark.parametrize("name", ["", "Alpha", "a b", "../x", "-x", "a" * 64])
+def test_tenant_names_are_checked(name: str) -> None:
+    with pytest.raises(ValueError, match="not a valid name"):
+        check_tenant(name)

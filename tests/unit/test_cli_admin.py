@@ -1,0 +1,52 @@
+"""The `reasoning` command without Ray: key administration and the bind guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_app.cli import main
+from serve_app.runtime import UnsafeBind, check_bind
+from serve_app.settings import Settings
+
+
+def test_create_list_and_revoke_keys(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    home = str(tmp_path)
+    assert main(["admin", "--home", home, "create-key", "--tenant", "team-a"]) == 0
+    out = capsys.readouterr()
+    key = next(line.split(": ")[1] for line in out.out.splitlines() if line.startswith("api key"))
+    key_id = key.removeprefix("rsk_").split(".")[0]
+    assert "shown only this once" in out.err
+    assert main(["admin", "--home", home, "list-keys"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{key_id}  team-a  active" in listing and key not in listing
+    assert main(["admin", "--home", home, "revoke-key", key_id]) == 0
+    assert main(["admin", "--home", home, "revoke-key", key_id]) == 1
+    main(["admin", "--home", home, "list-keys"])
+    assert "revoked" in capsys.readouterr().out
+
+
+def test_a_bad_tenant_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["admin", "--home", str(tmp_path), "create-key", "--tenant", "Team A"]) == 2
+    assert "not a valid name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_is_fine_without_auth(host: str) -> None:
+    check_bind(Settings(host=host))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "::", "myhost.example"])
+def test_open_bind_without_auth_is_refused_unless_told(host: str) -> None:
+    with pytest.raises(UnsafeBind, match="auth mode 'none'"):
+        check_bind(Settings(host=host))
+    check_bind(Settings(host=host, allow_open_bind=True))
+    check_bind(Settings(host=host, auth_mode="token"))
+
+
+def test_serve_refuses_an_open_bind_before_starting_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--home", str(tmp_path)]) == 2
+    assert "--auth-mode token" in capsys.readouterr().err

@@ -3,3 +3,8 @@
 NAMESPACE = "reasoning"
 """Every named actor of the service lives here, so drivers and the app find each other."""
 JOB_MANAGER_NAME = "job_manager"
+
+
+def first_line(err: BaseException) -> str:
+    """What a Ray error says happened: its death notices run to many lines."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 
+from actors import first_line
 from actors.teacher import teacher_model
 from reasoning.distill import TeacherTargets
 from reasoning.egress import EgressPolicy
@@ -26,6 +27,8 @@ from reasoning.training import JobFailure, PreparedData
 
 BATCH_ROWS = 1024
 IN_FLIGHT = 4
+RESTARTS = 1
+"""A SynthGen actor that dies is restarted and its shard run again (seeded: same rows)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,10 @@ def run_synth_gen(
     neighbours = ray.put(neighbour_index(data.X_train))
     synth_parts, real_parts = shard(n_synthetic, n_shards), shard(len(real), n_shards)
     actors = [
-        ray.remote(SynthGen).options(num_cpus=1, max_concurrency=2).remote(teacher)
+        ray.remote(SynthGen)
+        .options(num_cpus=1, max_concurrency=2, max_restarts=RESTARTS,
+                 max_task_retries=RESTARTS)
+        .remote(teacher)
         for _ in range(n_shards)
     ]
     refs = [
@@ -158,11 +164,16 @@ def run_synth_gen(
             answered = ray.wait(asked, num_returns=len(asked), timeout=0.2)[0] if asked else []
             on_progress(finished + sum(ray.get(answered)), total)
         results = ray.get(refs)
-    except RayTaskError as err:
+    except RayTaskError as err:  # first: Ray makes these instances of their cause too
         cause = err.cause if isinstance(err.cause, Exception) else err
         if isinstance(cause, TeacherError):
             raise JobFailure(str(cause)) from None
+        if isinstance(cause, RayActorError):  # a TeacherModel killed for good
+            raise JobFailure(f"the teacher model's actor was lost: {first_line(cause)}"
+                             ) from None
         raise
+    except RayActorError as err:
+        raise JobFailure(f"a synth-gen actor was lost: {first_line(err)}") from None
     finally:
         for actor in live.values():
             ray.kill(actor)

@@ -16,6 +16,9 @@ from tune_configs import search_space
 
 TRIAL_CPUS = 1
 """Each trial fits single-threaded (xgboost n_jobs=1), so one CPU per trial."""
+TRIAL_RETRIES = 1
+"""More runs of a trial that failed, for a worker that died; an error raised by the fit
+itself is run again too, which costs a trial's time but is rare."""
 
 _STOP_REQUESTED: set[str] = set()
 """Searches asked to stop, by name; module state because Tune pickles its stopper."""
@@ -29,8 +32,8 @@ def request_stop(name: str) -> None:
 class _StopOnRequest(tune.Stopper):
     """Ends the whole experiment once `request_stop(name)` was called.
 
-    Stopping through Tune (rather than killing its driver) lets Tune remove the
-    placement groups of its trials; killed from outside, they would hold CPUs forever.
+    Stopping through Tune (rather than killing its driver, the runner) ends the trials
+    and removes their placement groups at once, and the runner lives to report the end.
     """
 
     def __init__(self, name: str) -> None:
@@ -105,7 +108,9 @@ def run_search(
     """Run one trial per configuration, in parallel, and return them in the given order.
 
     The configurations go to the trials by index (a grid over 0..n-1), so Tune only
-    schedules them; the split goes to the object store once via with_parameters.
+    schedules them; the split goes to the object store once via with_parameters. A trial
+    whose worker dies (killed, out of memory) is run once more on a fresh one: a fit is
+    deterministic, so the retry gives what the lost run would have.
     """
     trainable = tune.with_resources(
         tune.with_parameters(_trial, data=data, configs=configs, random_state=random_state),
@@ -121,13 +126,13 @@ def run_search(
             verbose=0,
             callbacks=[_Progress(len(configs), on_progress)],
             stop=_StopOnRequest(name),
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
         ),
     )
-    results = sorted(tuner.fit(), key=lambda r: r.config["trial_index"])
     trials = []
-    for result in results:
-        chosen = configs[result.config["trial_index"]]
+    # The grid's trials in the order Tune made them, i.e. by index. Not by
+    # result.config: a trial that died before it reported has none.
+    for chosen, result in zip(configs, tuner.fit(), strict=True):
         score = (result.metrics or {}).get("score")
         ok = result.error is None and score is not None and math.isfinite(score)
         trials.append(

@@ -68,14 +68,10 @@ api = FastAPI(
 problems.install(api)
 
 
-def _body_limits() -> BodyLimits:
-    """This replica's limits: middleware is declared before the ingress (and its settings)
-    exists, so it asks the replica once, at the first request."""
-    config = serve.get_replica_context().servable_object.settings
-    return BodyLimits(config.max_json_bytes, config.max_upload_bytes, config.max_json_depth)
-
-
-api.add_middleware(BodyLimit, limits=_body_limits)
+# Middleware and dependencies exist before the ingress (and its settings) does, and cannot
+# reach `self`: the ingress puts what they need in this replica's app state, and they read
+# it at request time.
+api.add_middleware(BodyLimit, limits=lambda: api.state.body_limits)
 
 Caller = Annotated[Principal, Depends(authenticated)]
 """Every route acts for a principal; Python handle callers pass theirs as `principal=`."""
@@ -147,8 +143,11 @@ class ReasoningIngress:
         )
         self.predictor = predictor
         self.auth = Authenticator(self.settings)
-        # Dependencies cannot reach `self`; this replica's app state is how they find it.
         api.state.authenticator = self.auth
+        api.state.body_limits = BodyLimits(
+            self.settings.max_json_bytes, self.settings.max_upload_bytes,
+            self.settings.max_json_depth,
+        )
 
     @api.get("/healthz", tags=["service"])
     async def healthz(self) -> Health:

@@ -16,10 +16,10 @@ from reasoning.schemas import MAX_PREDICT_ROWS
 from reasoning.synthetic import houses
 from tests.integration.conftest import UPLOAD_LIMIT
 from tests.integration.service import Service, wait_job
+from tests.multipart import BOUNDARY, FORM, form, part
 
 PROBLEM = "application/problem+json"
 JSON_LIMIT = 32 * 1024 * 1024  # the default max_json_bytes
-BOUNDARY = "hostile-boundary-7f3a"
 REG = {"task_kind": "regression", "label_column": "price"}
 
 
@@ -48,16 +48,6 @@ def nothing_stored(client: httpx.Client, service: Service) -> Iterator[None]:
     assert set(root.iterdir()) == folders
 
 
-def _part(name: str, value: bytes, filename: str | None = None) -> bytes:
-    disposition = f'form-data; name="{name}"'
-    if filename is not None:
-        disposition += f'; filename="{filename}"'
-    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"
-    return head.encode() + value + b"\r\n"
-
-
-def _form(*parts: bytes) -> bytes:
-    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
 def _chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
@@ -68,7 +58,7 @@ def _chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
 
 def _post_form(client: httpx.Client, body: bytes) -> httpx.Response:
     return client.post("/v1/datasets", content=_chunked(body),
-                       headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"})
+                       headers={"content-type": FORM})
 
 
 def _post_json(client: httpx.Client, path: str, text: str | bytes) -> httpx.Response:
@@ -102,7 +92,7 @@ def test_bad_files_are_422_naming_the_problem(client, nothing_stored, filename, 
 
 
 def test_one_byte_over_the_limit_without_content_length_is_413(client, nothing_stored):
-    body = _form(_part("file", b"a\n" + b"1" * (UPLOAD_LIMIT - 1), "big.csv"))
+    body = form(part("file", b"a\n" + b"1" * (UPLOAD_LIMIT - 1), "big.csv"))
     response = _post_form(client, body)
     assert "content-length" not in response.request.headers
     assert response.request.headers["transfer-encoding"] == "chunked"
@@ -111,7 +101,7 @@ def test_one_byte_over_the_limit_without_content_length_is_413(client, nothing_s
 
 
 def test_far_over_the_limit_without_content_length_is_413(client, nothing_stored):
-    body = _form(_part("file", b"a\n" + b"1\n" * UPLOAD_LIMIT, "big.csv"))
+    body = form(part("file", b"a\n" + b"1\n" * UPLOAD_LIMIT, "big.csv"))
     _problem(_post_form(client, body), 413)
 
 
@@ -125,7 +115,7 @@ def test_a_declared_length_far_over_the_limit_is_413(client, nothing_stored):
 def test_a_file_of_exactly_the_limit_streamed_is_accepted(client):
     content = b"a,b\n" + b"1,2\n" * (UPLOAD_LIMIT // 4 - 1)
     assert len(content) == UPLOAD_LIMIT
-    response = _post_form(client, _form(_part("name", b"exact"), _part("file", content, "e.csv")))
+    response = _post_form(client, form(part("name", b"exact"), part("file", content, "e.csv")))
     assert response.status_code == 201, response.text
     assert response.json()["n_rows"] == UPLOAD_LIMIT // 4 - 1
     assert response.json()["name"] == "exact"
@@ -135,19 +125,19 @@ def test_a_file_of_exactly_the_limit_streamed_is_accepted(client):
     ("body", "content_type", "words", "loc"),
     [
         (b'{"file": "a,b\\n1,2"}', "application/json", "multipart/form-data", ["body"]),
-        (_form(_part("name", b"no file")), None, "no `file` part", ["body", "file"]),
-        (_form(_part("file", b"a\n1\n", "a.csv"))[: -len(BOUNDARY) - 6], None,
+        (form(part("name", b"no file")), None, "no `file` part", ["body", "file"]),
+        (form(part("file", b"a\n1\n", "a.csv"))[: -len(BOUNDARY) - 6], None,
          "closing boundary", ["body"]),
         (b"this is not a multipart body", None, "malformed multipart", ["body"]),
     ],
 )
 def test_malformed_forms_are_422(client, nothing_stored, body, content_type, words, loc):
-    headers = {"content-type": content_type or f"multipart/form-data; boundary={BOUNDARY}"}
+    headers = {"content-type": content_type or FORM}
     problem = _problem(client.post("/v1/datasets", content=body, headers=headers), 422)
     assert words in problem["detail"] and problem["errors"][0]["loc"] == loc
 
 
-def test_openapi_still_documents_the_upload_form(client):
+def test_openapi_still_documents_the_uploadform(client):
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/datasets"]["post"]["requestBody"]
     schema = body["content"]["multipart/form-data"]["schema"]

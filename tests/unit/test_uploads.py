@@ -12,10 +12,9 @@ from fastapi import FastAPI, Request
 from serve_app import problems
 from serve_app.limits import BodyLimit, BodyLimits
 from serve_app.uploads import MAX_NAME_LENGTH, read_upload
+from tests.multipart import FORM, form, part
 
 LIMIT = 10_000
-BOUNDARY = "b0undary"
-FORM = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 def _app() -> FastAPI:
@@ -32,16 +31,6 @@ def _app() -> FastAPI:
     return app
 
 
-def _part(name: str, value: bytes, filename: str | None = None) -> bytes:
-    disposition = f'form-data; name="{name}"'
-    if filename is not None:
-        disposition += f'; filename="{filename}"'
-    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"
-    return head.encode() + value + b"\r\n"
-
-
-def _form(*parts: bytes, close: bool = True) -> bytes:
-    return b"".join(parts) + (f"--{BOUNDARY}--\r\n".encode() if close else b"")
 
 
 async def _chunks(body: bytes, size: int = 999) -> AsyncIterator[bytes]:
@@ -67,36 +56,36 @@ def _problem(response: httpx.Response, status: int) -> dict:
 
 
 def test_file_and_name() -> None:
-    body = _form(_part("name", "prices \u20ac".encode()), _part("file", b"a,b\n1,2\n", "t.csv"))
+    body = form(part("name", "prices \u20ac".encode()), part("file", b"a,b\n1,2\n", "t.csv"))
     got = _post(body).json()
     assert got == {"size": 8, "filename": "t.csv", "name": "prices \u20ac", "head": "a,b\n1,2\n"}
 
 
 def test_file_of_exactly_the_limit_passes_streamed() -> None:
     content = b"\r\n--b0undar" + b"x" * (LIMIT - 11)  # near-boundary bytes inside the file
-    got = _post(_form(_part("file", content, "t.csv"))).json()
+    got = _post(form(part("file", content, "t.csv"))).json()
     assert got["size"] == LIMIT and got["name"] is None
 
 
 def test_one_byte_over_without_content_length_is_413() -> None:
-    response = _post(_form(_part("file", b"x" * (LIMIT + 1), "t.csv")))
+    response = _post(form(part("file", b"x" * (LIMIT + 1), "t.csv")))
     assert "content-length" not in response.request.headers
     assert "limit of 10,000 bytes" in _problem(response, 413)["detail"]
 
 
 def test_one_byte_over_with_content_length_is_413() -> None:
-    response = _post(_form(_part("file", b"x" * (LIMIT + 1), "t.csv")), stream=False)
+    response = _post(form(part("file", b"x" * (LIMIT + 1), "t.csv")), stream=False)
     assert response.request.headers["content-length"]
     _problem(response, 413)
 
 
-def test_missing_file_part() -> None:
-    problem = _problem(_post(_form(_part("name", b"x"))), 422)
+def test_missing_filepart() -> None:
+    problem = _problem(_post(form(part("name", b"x"))), 422)
     assert problem["errors"][0]["loc"] == ["body", "file"] and "file" in problem["detail"]
 
 
 def test_two_files() -> None:
-    body = _form(_part("file", b"a\n1\n", "a.csv"), _part("file", b"b\n2\n", "b.csv"))
+    body = form(part("file", b"a\n1\n", "a.csv"), part("file", b"b\n2\n", "b.csv"))
     assert "one file" in _problem(_post(body), 422)["detail"]
 
 
@@ -106,7 +95,7 @@ def test_two_files() -> None:
         (b'{"file": "a,b"}', "application/json", "multipart/form-data"),
         (b"", "multipart/form-data", "multipart/form-data"),  # no boundary
         (b"garbage with no boundary at all", FORM, "malformed multipart"),
-        (_form(_part("file", b"a\n1\n", "a.csv"), close=False), FORM, "closing boundary"),
+        (form(part("file", b"a\n1\n", "a.csv"), close=False), FORM, "closing boundary"),
         (b"--b0undary\r\nno header separator\x00\r\n", FORM, "malformed multipart"),
     ],
 )
@@ -116,14 +105,14 @@ def test_malformed_forms_are_422(body: bytes, content_type: str, words: str) -> 
 
 
 def test_name_too_long_or_not_utf8() -> None:
-    long = _form(_part("name", b"n" * (MAX_NAME_LENGTH + 1)), _part("file", b"a\n1\n", "t.csv"))
+    long = form(part("name", b"n" * (MAX_NAME_LENGTH + 1)), part("file", b"a\n1\n", "t.csv"))
     assert "longer than" in _problem(_post(long), 422)["detail"]
-    latin = _form(_part("name", "caf\u00e9".encode("latin-1")), _part("file", b"a\n1\n", "t.csv"))
+    latin = form(part("name", "caf\u00e9".encode("latin-1")), part("file", b"a\n1\n", "t.csv"))
     assert "not UTF-8" in _problem(_post(latin), 422)["detail"]
 
 
 def test_file_without_filename_and_other_fields_ignored() -> None:
-    body = _form(_part("other", b"ignored"), _part("file", b"a\n1\n"), _part("name", b"  "))
+    body = form(part("other", b"ignored"), part("file", b"a\n1\n"), part("name", b"  "))
     got = _post(body).json()
     assert got["filename"] == "upload" and got["size"] == 4 and got["name"] is None
 
@@ -134,7 +123,7 @@ def test_reading_stops_at_the_first_byte_over_the_limit() -> None:
 
     async def huge() -> AsyncIterator[bytes]:
         nonlocal sent
-        head = _part("file", b"", "t.csv")[:-2]  # the part's headers, then endless file bytes
+        head = part("file", b"", "t.csv")[:-2]  # the part's headers, then endless file bytes
         for chunk in [head] + [b"x" * 1000] * (100 * LIMIT // 1000):
             sent += len(chunk)
             yield chunk

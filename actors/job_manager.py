@@ -116,8 +116,11 @@ class JobManager:
     def _launch_pending(self) -> None:
         with self.lock:
             free = self.max_running - len(self.running)
-            queued = [j for j in self.store.unfinished() if str(j.job_id) not in self.running]
-            for job in queued[: max(free, 0)]:
+            if free <= 0:  # the common case under load: no need to read the queue
+                return
+            oldest = self.store.unfinished(limit=free + len(self.running))
+            queued = [j for j in oldest if str(j.job_id) not in self.running]
+            for job in queued[:free]:
                 self._launch(str(job.job_id), job.kind)
 
     def _launch(self, job_id: str, kind: str, lost: str | None = None) -> None:

@@ -234,6 +234,25 @@ class ReasoningIngress:
     ) -> FitAccepted:
         """Validate everything that can be checked now, then hand the job to the JobManager."""
         tenant = principal.tenant
+        # The checks read the dataset's files: off the event loop, which serves everyone.
+        await run_in_threadpool(self._check_fit, request, tenant)
+        try:
+            job = await self.jobs.submit.remote(
+                str(uuid4()), kind, request.model_dump(mode="json"), tenant, idempotency_key
+            )
+        except IdempotencyConflict as err:  # Ray's error is also an instance of the cause
+            cause = getattr(err, "cause", err)
+            raise problems.invalid(["header", "idempotency-key"], str(cause)) from None
+        families = "/".join(request.family_names())
+        return FitAccepted(
+            job_id=job.job_id,
+            status=job.status,
+            message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
+            dataset_id=job.dataset_id,
+        )
+
+    def _check_fit(self, request: ReasoningFitRequest | ModelFitRequest, tenant: str) -> None:
+        """404 for ids the tenant does not have, 422 for anything else wrong."""
         try:
             dataset = self.datasets.get(str(request.dataset_id), tenant)
         except KeyError:
@@ -250,20 +269,6 @@ class ReasoningIngress:
         )
         if errors:
             raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
-        try:
-            job = await self.jobs.submit.remote(
-                str(uuid4()), kind, request.model_dump(mode="json"), tenant, idempotency_key
-            )
-        except IdempotencyConflict as err:  # Ray's error is also an instance of the cause
-            cause = getattr(err, "cause", err)
-            raise problems.invalid(["header", "idempotency-key"], str(cause)) from None
-        families = "/".join(request.family_names())
-        return FitAccepted(
-            job_id=job.job_id,
-            status=job.status,
-            message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
-            dataset_id=job.dataset_id,
-        )
 
     def _completed_model(self, model_id: str, tenant: str) -> ModelCard | None:
         try:
@@ -298,7 +303,8 @@ class ReasoningIngress:
     async def list_models(self, principal: Caller) -> ModelList:
         return ModelList(models=await run_in_threadpool(self.models.list, principal.tenant))
 
-    @api.get("/v1/models/{model_id}", tags=["models"])
+    # `:uuid`, so that /v1/models/fit (POST only) is not taken for a model id on GET.
+    @api.get("/v1/models/{model_id:uuid}", tags=["models"])
     async def get_model(self, model_id: UUID, principal: Caller) -> ModelCard:
         card = self._completed_model(str(model_id), principal.tenant)
         if card is None:

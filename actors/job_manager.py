@@ -121,10 +121,11 @@ class JobManager:
             oldest = self.store.unfinished(limit=free + len(self.running))
             queued = [j for j in oldest if str(j.job_id) not in self.running]
             for job in queued[:free]:
-                self._launch(str(job.job_id), job.kind)
+                self._launch(job)
 
-    def _launch(self, job_id: str, kind: str, lost: str | None = None) -> None:
+    def _launch(self, job: Job, lost: str | None = None) -> None:
         """Start a new attempt (the caller holds the lock); `lost`: how the last one ended."""
+        job_id = str(job.job_id)
         message = "starting" if lost is None else f"re-running: the last attempt was {lost}"
         attempt = self.store.start_attempt(job_id, message)
         self.reported.pop(job_id, None)  # a new runner, maybe on another node's clock
@@ -137,8 +138,8 @@ class JobManager:
             return
         try:
             runner = start_runner(
-                job_id, attempt, kind, self.store.request(job_id), self.home, self.options,
-                self.store.get(job_id).tenant,
+                job_id, attempt, job.kind, self.store.request(job_id), self.home, self.options,
+                job.tenant,
             )
         except Exception as err:  # noqa: BLE001 - a job nothing runs must not stay running
             log.exception("could not start the pipeline of job %s", job_id)
@@ -184,7 +185,7 @@ class JobManager:
             log.warning("pipeline of job %s was lost: %s", job_id, err)
             with self.lock:
                 del self.running[job_id]
-                self._launch(job_id, self.store.get(job_id).kind,
+                self._launch(self.store.get(job_id),
                              f"lost ({first_line(err)})")
             return
         if outcome is None:  # still running: wait again

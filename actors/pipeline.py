@@ -26,7 +26,7 @@ from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.home import Home
 from reasoning.munge import synthetic_size
 from reasoning.registry import ModelRegistry
-from reasoning.schemas import DEFAULT_TENANT, ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.teachers import TeacherError
 from reasoning.training import (
     JobFailure,
@@ -105,7 +105,7 @@ class PipelineRunner:
         request_json: dict[str, Any],
         home: str,
         options: DistillOptions,
-        tenant: str = DEFAULT_TENANT,
+        tenant: str,
     ) -> None:
         os.environ.update(TUNE_ENV)
         self.options, self.tenant = options, tenant

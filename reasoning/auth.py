@@ -242,14 +242,14 @@ class CredentialStore:
             (token_id, family, key_id, tenant, _digest(secret), now + policy.refresh_ttl),
         )
         return TokenPair(
-            access_token=jwt.encode(claims, self._signing_key, algorithm=ALGORITHM),
+            access_token=self.sign(claims),
             expires_in=policy.access_ttl,
             refresh_token=f"{self.REFRESH_PREFIX}{token_id}.{secret}",
             refresh_expires_in=policy.refresh_ttl,
         )
 
     def sign(self, claims: dict[str, Any]) -> str:
-        """A token signed with this service's key (tests use it to make expired tokens)."""
+        """A token signed with this service's key (tests also use it to forge expired ones)."""
         return jwt.encode(claims, self._signing_key, algorithm=ALGORITHM)
 
     def _decode(self, token: str, *, verify_exp: bool) -> dict[str, Any]:

@@ -33,17 +33,18 @@ class Settings(BaseSettings):
     max_running_jobs: int = 2
     """Jobs whose pipelines run at once; more wait as `pending` (trials share the CPUs)."""
     model_cache_size: int = 16
-    synthetic_factor: float = 5.0
+    # Distillation and token defaults are their own classes' (one source for each).
+    synthetic_factor: float = DistillOptions.synthetic_factor
     """Synth-gen makes about this many synthetic rows per real training row ..."""
-    synthetic_cap: int = 100_000
+    synthetic_cap: int = DistillOptions.synthetic_cap
     """... and at most this many in all."""
-    synth_gen_shards: int = 2
+    synth_gen_shards: int = DistillOptions.synth_gen_shards
     """SynthGen actors per distillation job (one CPU each)."""
-    teacher_timeout: float = 30.0
+    teacher_timeout: float = DistillOptions.teacher_timeout
     """Seconds to wait for one batch from an external teacher."""
-    teacher_retries: int = 3
+    teacher_retries: int = DistillOptions.teacher_retries
     """Retries (with backoff) after a connection error, a timeout or a 5xx."""
-    teacher_allow: str = ""
+    teacher_allow: str = DistillOptions.teacher_allow
     """Teacher URLs may only reach public addresses, except these: comma-separated CIDRs
     and host names, e.g. "10.1.0.0/16, teacher.internal" (tests allow 127.0.0.1)."""
 
@@ -51,11 +52,11 @@ class Settings(BaseSettings):
     """`none`: one implicit tenant, no credentials (a laptop); `token`: API keys, JWTs."""
     allow_open_bind: bool = False
     """In auth mode `none` the service refuses a non-loopback host unless this is set."""
-    access_token_ttl: int = 900
+    access_token_ttl: int = TokenPolicy.access_ttl
     """Seconds an access token is valid; then its refresh token buys a new pair."""
-    refresh_token_ttl: int = 14 * 24 * 3600
-    token_issuer: str = "reasoning-service"
-    token_audience: str = "reasoning-api"
+    refresh_token_ttl: int = TokenPolicy.refresh_ttl
+    token_issuer: str = TokenPolicy.issuer
+    token_audience: str = TokenPolicy.audience
 
     def distill_options(self) -> DistillOptions:
         """The distillation settings, which share DistillOptions' field names."""

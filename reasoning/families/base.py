@@ -54,6 +54,11 @@ class Task:
         return self.kind == "classification" and self.n_classes == 2
 
 
+def column_means(Z: np.ndarray) -> np.ndarray:
+    """Design-column means, the centre that reasons are measured from (zeros for no rows)."""
+    return Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1])
+
+
 def mirror_binary(m: np.ndarray) -> np.ndarray:
     """Class-1 scores (..., ) -> (..., 2) scores [-m, m]: the binary raw-output convention."""
     return np.stack([-m, m], axis=-1)

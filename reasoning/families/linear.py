@@ -18,6 +18,7 @@ from reasoning.families.base import (
     Family,
     FittedCore,
     Task,
+    column_means,
     fit_for_task,
     mirror_binary,
     require_positive,
@@ -82,7 +83,7 @@ class LinearFamily(Family):
             partial(LogisticRegression, C=1.0 / alpha, max_iter=2000, random_state=random_state),
             Z, y,
         )
-        return LinearCore(task, estimator, Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1]))
+        return LinearCore(task, estimator, column_means(Z))
 
     def fit_soft(
         self,
@@ -95,4 +96,4 @@ class LinearFamily(Family):
         """One multi-output Ridge on the teacher's log-odds / logits (the same fit per class)."""
         estimator = Ridge(alpha=float(params["alpha"]))
         estimator.fit(Z, np.asarray(targets, dtype=np.float64))
-        return LinearCore(task, estimator, Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1]))
+        return LinearCore(task, estimator, column_means(Z))

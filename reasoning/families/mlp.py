@@ -31,6 +31,7 @@ from reasoning.families.base import (
     Family,
     FittedCore,
     Task,
+    column_means,
     mirror_binary,
     require_positive,
 )
@@ -218,7 +219,7 @@ class MlpFamily(Family):
             warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(Z, target)
         scaler = estimator.transformer_
-        z_mean = Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1])
+        z_mean = column_means(Z)
         return MlpCore(task, estimator, estimator.regressor_, z_mean, scaler.mean_, scaler.scale_)
 
     def fit(
@@ -235,7 +236,7 @@ class MlpFamily(Family):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             network.fit(Z, np.asarray(y, dtype=np.intp))
-        z_mean = Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1])
+        z_mean = column_means(Z)
         return MlpCore(task, network, network, z_mean, np.zeros(1), np.ones(1))
 
     def fit_soft(

@@ -126,15 +126,15 @@ class JobManager:
     def _launch(self, job: Job, lost: str | None = None) -> None:
         """Start a new attempt (the caller holds the lock); `lost`: how the last one ended."""
         job_id = str(job.job_id)
-        message = "starting" if lost is None else f"re-running: the last attempt was {lost}"
-        attempt = self.store.start_attempt(job_id, message)
         self.reported.pop(job_id, None)  # a new runner, maybe on another node's clock
-        if attempt == 0:
-            return
-        if attempt > MAX_ATTEMPTS:
+        if job.attempts >= MAX_ATTEMPTS:
             last = f"the last was {lost}" if lost else "see the service logs"
             self.store.fail(job_id, f"failed: the pipeline was lost {MAX_ATTEMPTS} times; "
                             f"{last}")
+            return
+        message = "starting" if lost is None else f"re-running: the last attempt was {lost}"
+        attempt = self.store.start_attempt(job_id, message)
+        if attempt == 0:
             return
         try:
             runner = start_runner(

@@ -19,7 +19,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,8 @@ from reasoning.keyring import Keyring
 from reasoning.schemas import DEFAULT_TENANT, TENANT_PATTERN
 
 ALGORITHM = "HS256"
+CLOCK_SKEW = 60
+"""Seconds a token's `iat` may lie ahead of this service's clock (another replica's)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -115,8 +117,16 @@ class CredentialStore:
 
     KEY_PREFIX, REFRESH_PREFIX = "rsk_", "rrt_"
 
-    def __init__(self, path: Path, keyring: Keyring, policy: TokenPolicy | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        keyring: Keyring,
+        policy: TokenPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path, self.policy = path, policy or TokenPolicy()
+        self.clock = clock
+        """Seconds since the epoch; every expiry is judged by it (tests move it on)."""
         self._signing_key = keyring.derive("access-tokens")
         db = sqlite3.connect(path, timeout=30)
         try:
@@ -150,7 +160,7 @@ class CredentialStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO api_keys (key_id, tenant, hash, created_at) VALUES (?, ?, ?, ?)",
-                (key_id, tenant, _digest(secret), time.time()),
+                (key_id, tenant, _digest(secret), self.clock()),
             )
         return key_id, f"{self.KEY_PREFIX}{key_id}.{secret}"
 
@@ -159,7 +169,7 @@ class CredentialStore:
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (time.time(), key_id),
+                (self.clock(), key_id),
             )
             db.execute("UPDATE refresh_tokens SET revoked = 1 WHERE key_id = ?", (key_id,))
             return cur.rowcount == 1
@@ -197,7 +207,7 @@ class CredentialStore:
         """Rotate: the expired access token and its refresh token buy a fresh pair, once."""
         tenant = self._decode(access_token, verify_exp=False)["sub"]
         token_id, secret = _split(refresh_token, self.REFRESH_PREFIX)
-        now, reused = time.time(), False
+        now, reused = self.clock(), False
         with self._tx() as db:
             row = db.execute(
                 "SELECT r.*, k.revoked_at AS key_revoked FROM refresh_tokens r"
@@ -230,7 +240,7 @@ class CredentialStore:
         return Principal(tenant=tenant), pair
 
     def _issue(self, db: sqlite3.Connection, tenant: str, key_id: str, family: str) -> TokenPair:
-        now, policy = int(time.time()), self.policy
+        now, policy = int(self.clock()), self.policy
         claims = {
             "iss": policy.issuer, "aud": policy.audience, "sub": tenant,
             "iat": now, "exp": now + policy.access_ttl, "jti": secrets.token_hex(8),
@@ -260,13 +270,21 @@ class CredentialStore:
                 algorithms=[ALGORITHM],  # pinned: never what the token's header says
                 audience=self.policy.audience,
                 issuer=self.policy.issuer,
+                # PyJWT judges time by the wall clock; the store judges it by its own
+                # clock (below), so expiry is one rule whoever asks.
                 options={"require": ["exp", "iat", "iss", "aud", "sub"],
-                         "verify_exp": verify_exp},
+                         "verify_exp": False, "verify_iat": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthError("the access token has expired", "expired") from None
         except jwt.PyJWTError as err:
             raise AuthError(f"the access token is not valid: {err}") from None
+        exp, iat = claims["exp"], claims["iat"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            raise AuthError("the access token is not valid: exp and iat must be numbers")
+        now = self.clock()
+        if iat > now + CLOCK_SKEW:
+            raise AuthError("the access token is not valid: it was issued in the future")
+        if verify_exp and exp <= now:
+            raise AuthError("the access token has expired", "expired")
         if not re.fullmatch(TENANT_PATTERN, str(claims["sub"])):
             raise AuthError("the access token names no valid tenant")
         return claims

@@ -15,7 +15,6 @@ import hmac
 import json
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,19 @@ SECRET_BYTES = 32
 
 
 def service_secret(path: Path) -> bytes:
-    """The secret at `path`, created atomically (first writer wins) if missing."""
-    for _ in range(50):
-        try:
-            data = path.read_bytes()
-            if len(data) == SECRET_BYTES:
-                return data
-        except FileNotFoundError:
-            _create(path)
-            continue
-        time.sleep(0.02)  # another process is between creating and linking the file
-    raise RuntimeError(f"{path} does not hold a {SECRET_BYTES}-byte secret; delete it to reset")
+    """The secret at `path`, created atomically (first writer wins) if missing.
+
+    The file appears whole or not at all (written aside, then hard-linked into place), so a
+    file of the wrong size is damage, not a writer caught half-way.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        _create(path)
+        data = path.read_bytes()
+    if len(data) != SECRET_BYTES:
+        raise RuntimeError(f"{path} does not hold a {SECRET_BYTES}-byte secret; delete it to reset")
+    return data
 
 
 def _create(path: Path) -> None:

@@ -47,6 +47,9 @@ def start(settings: Settings) -> dict[str, Any]:
         "namespace": NAMESPACE,
         "app": APP_NAME,
         "pid": os.getpid(),
+        # Where Ray writes this node's logs (workers' output, Serve's logs). Ray offers no
+        # public call for it; the node object is its own record.
+        "ray_logs": ray._private.worker.global_worker.node.get_logs_dir_path(),
     }
     home.service_file.write_text(json.dumps(info, indent=2))
     return info

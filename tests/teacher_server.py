@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -54,6 +53,7 @@ class TeacherServer:
         """Where /redirect/predict sends its callers (a 302)."""
         self.gate = threading.Event()
         """/gated/predict holds every request until the test opens this gate."""
+        self.closed = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,9 +76,11 @@ class TeacherServer:
 
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
 
     def close(self) -> None:
+        self.closed.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -106,7 +108,7 @@ class TeacherServer:
         if path == "/reject/predict":
             return 400, {"error": "api key invalid for tenant acme"}
         if path == "/slow/predict":
-            time.sleep(4)
+            self.closed.wait(4)  # longer than any client here waits; cut short by close()
             return 200, {"predictions": house_price(frame).tolist()}
         if path == "/malformed/predict":
             return 200, b'{"predictions": [1, 2,'

@@ -1,22 +1,27 @@
 """One real service on loopback for the whole test session (Ray + Serve start once).
 
 It runs in auth mode `token` with two tenants, as a shared deployment would: `client`
-acts for TENANT and `other_client` for OTHER. (The restart test and `make demo` cover
-mode `none`.)
+acts for TENANT and `other_client` for OTHER. (`make demo` and the CLI test cover mode
+`none`.) Its body limits are small, so the tests of them send kilobytes, not megabytes.
+
+The fits most tests only read (a model of each task, a teacher, the defaults) are
+submitted together once, in `fits`, so their fixed costs overlap.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from reasoning.synthetic import houses
-from tests.integration.service import Service, create_key, login, upload
+from tests.integration.service import Service, create_key, login, submit, upload, wait_job
 
-UPLOAD_LIMIT = 2_000_000
+UPLOAD_LIMIT = 400_000
+JSON_LIMIT = 1_000_000
 TENANT, OTHER = "alpha", "beta"
 
 # A local Ray started by ray.init() requires token authentication from other drivers, and
@@ -33,6 +38,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         REASONING_AUTH_MODE="token",
         REASONING_ACCESS_TOKEN_TTL="3600",
         REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
+        REASONING_MAX_JSON_BYTES=str(JSON_LIMIT),
         # Impatient with teachers, so the fault tests fail fast.
         REASONING_TEACHER_TIMEOUT="2",
         REASONING_TEACHER_RETRIES="1",
@@ -70,12 +76,56 @@ def houses_dataset(client: httpx.Client) -> dict:
     return upload(client, houses(600, seed=1), "houses")
 
 
+REG = {"task_kind": "regression", "label_column": "price"}
+FITS: dict[str, tuple[str, dict[str, Any]]] = {
+    # One model per task kind, each of another family; "regression" is the session's
+    # "some model" (linear, so /grads serves it too).
+    "regression": ("/v1/reasoning/fit", {"task": REG, "model_types": ["linear"],
+                                         "n_hyperopt_steps": 3}),
+    "binary": ("/v1/reasoning/fit", {
+        "task": {"task_kind": "classification", "label_column": "has_garden"},
+        "model_types": ["xgboost"], "n_hyperopt_steps": 3}),
+    "multiclass": ("/v1/reasoning/fit", {
+        "task": {"task_kind": "classification", "label_column": "segment"},
+        "model_types": ["decision_tree"], "n_hyperopt_steps": 3}),
+    # A same-server model searched over two families, to distil from.
+    "teacher": ("/v1/models/fit", {"task": REG, "model_types": ["xgboost", "random_forest"],
+                                   "n_hyperopt_steps": 4}),
+    # Nothing but the dataset and the task: every other field takes the seed's default.
+    "defaults": ("/v1/reasoning/fit", {"task": REG}),
+}
+
+
 @pytest.fixture(scope="session")
+def fits(client: httpx.Client, houses_dataset: dict) -> dict[str, dict[str, Any]]:
+    """The jobs of FITS, submitted together and awaited together: name -> finished job."""
+    job_ids = {name: submit(client, path, {"dataset_id": houses_dataset["dataset_id"], **body})
+               for name, (path, body) in FITS.items()}
+    return {name: wait_job(client, job_id) for name, job_id in job_ids.items()}
+
+
+@pytest.fixture(scope="session")
+def some_model(client: httpx.Client, fits: dict[str, dict]) -> dict[str, Any]:
+    """A completed linear regression model's card, for tests that need any model."""
+    job = fits["regression"]
+    assert job["status"] == "completed", job
+    return client.get(f"/v1/models/{job['model_id']}").json()
+
+
+_joined: dict[str, str] = {}
+
+
+@pytest.fixture
 def ray_driver(service: Service) -> Iterator[None]:
-    """This test process joined to the service's Ray cluster, as a Python caller would."""
+    """This test process joined to the service's Ray cluster, as a Python caller would;
+    joined again if the service (and so its Ray) was restarted since."""
     import ray
 
-    ray.init(address=service.info["ray_address"], namespace=service.info["namespace"],
-             logging_level="WARNING")
+    address = service.info["ray_address"]
+    if ray.is_initialized() and _joined.get("address") != address:
+        ray.shutdown()
+    if not ray.is_initialized():
+        ray.init(address=address, namespace=service.info["namespace"],
+                 logging_level="WARNING")
+        _joined["address"] = address
     yield
-    ray.shutdown()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +104,15 @@ def upload(client: httpx.Client, frame: pd.DataFrame, name: str = "table") -> di
     return response.json()
 
 
+def submit(client: httpx.Client, path: str, body: dict[str, Any], **headers: str) -> str:
+    """POST a fit request; returns the accepted job's id."""
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "pending" and accepted["dataset_id"] == body["dataset_id"]
+    return accepted["job_id"]
+
+
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,3 +132,66 @@ def wait_for(client: httpx.Client, job_id: str, predicate: Any, timeout: float =
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} never reached the state: {job}")
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process descended from it (Ray's workers take process groups of
+    their own, so a process group is not enough)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+class RayHead:
+    """A Ray cluster's head started the way an operator starts one (`ray start --head`),
+    with ports of its own so it can run beside the session's service. It is stopped by
+    process id, `ray start` and everything it started: killed outright, since a SIGTERM
+    makes Ray drain the node for up to 30 s first."""
+
+    def __init__(self, num_cpus: int = 2) -> None:
+        # Ray's socket paths must stay short: a folder directly under /tmp.
+        self.temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        ports = {flag: free_port() for flag in (
+            "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+            "metrics-export-port", "runtime-env-agent-port", "node-manager-port",
+            "object-manager-port")}
+        self.cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                    f"--port={self.port}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
+                    f"--temp-dir={self.temp_dir}",
+                    *(f"--{flag}={port}" for flag, port in ports.items())]
+        self.log = Path(self.temp_dir) / "ray-start.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RayHead:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True,
+                                         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        deadline = time.monotonic() + 120
+        while b"Ray runtime started" not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"ray start failed:\n{self.log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is None:
+            return
+        for pid in process_tree(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(30)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -14,7 +14,7 @@ import pytest
 from reasoning.auth import CredentialStore, TokenPolicy
 from reasoning.keyring import Keyring
 from tests.integration.conftest import TENANT
-from tests.integration.service import Service, create_key, login, wait_job
+from tests.integration.service import Service, create_key, login
 
 PUBLIC = {"/healthz", "/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect",
           "/redoc"}
@@ -150,12 +150,9 @@ def test_a_revoked_key_gets_no_tokens_and_its_refresh_tokens_die(service, store)
 
 
 @pytest.fixture(scope="module")
-def alpha_model(client: httpx.Client, houses_dataset: dict) -> dict:
+def alpha_model(fits: dict[str, dict]) -> dict:
     """A completed job and model of TENANT (a differentiable family, so /grads serves it)."""
-    body = {"dataset_id": houses_dataset["dataset_id"], "n_hyperopt_steps": 1,
-            "task": {"task_kind": "regression", "label_column": "price"},
-            "model_types": ["linear"]}
-    job = wait_job(client, client.post("/v1/reasoning/fit", json=body).json()["job_id"])
+    job = fits["regression"]
     assert job["status"] == "completed", job
     return job
 
@@ -206,4 +203,7 @@ def test_lists_hold_only_the_tenants_own(client, other_client, houses_dataset, a
         theirs = other_client.get(path).json()[key]
         assert mine in own, path
         assert mine not in {item[field] for item in theirs}, path
-        assert all(item["tenant"] == "beta" for item in theirs), path
+        assert {item["tenant"] for item in client.get(path).json()[key]} == {TENANT}, path
+        assert {item["tenant"] for item in theirs} <= {"beta"}, path
+    # beta's own dataset (uploaded above) is in beta's list.
+    assert other_client.get("/v1/datasets").json()["datasets"], "beta sees none of its own"

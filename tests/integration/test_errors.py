@@ -83,13 +83,14 @@ def test_unknown_dataset_is_a_404(client):
     assert "not found" in _problem(client.post("/v1/reasoning/fit", json=body), 404)["detail"]
 
 
-def test_defaults_are_the_seeds(client, houses_dataset):
-    response = client.post("/v1/reasoning/fit",
-                           json={"dataset_id": houses_dataset["dataset_id"], "task": REG})
-    assert response.status_code == 202, response.text
-    job = client.get(f"/v1/jobs/{response.json()['job_id']}").json()
-    assert job["progress"]["total"] in (0, 5)  # 5 trials once the search starts
-    client.post(f"/v1/jobs/{job['job_id']}/cancel")
+def test_defaults_are_the_seeds(client, fits):
+    """FITS["defaults"] gave only the dataset and the task."""
+    job = fits["defaults"]
+    assert job["status"] == "completed", job
+    assert job["progress"] == {"done": 5, "total": 5}
+    card = client.get(f"/v1/models/{job['model_id']}").json()
+    assert card["family"] == "gam" and card["random_state"] == 42 and card["filter"] is None
+    assert len(card["trials"]) == 5 and {t["family"] for t in card["trials"]} == {"gam"}
 
 
 @pytest.mark.parametrize("path", ["/v1/jobs/{id}", "/v1/models/{id}", "/v1/datasets/{id}"])
@@ -132,15 +133,11 @@ def test_upload_over_the_limit_is_413_and_stores_nothing(client):
     assert len(client.get("/v1/datasets").json()["datasets"]) == before
 
 
-def test_cancel_of_a_finished_job_is_409(client, houses_dataset):
-    from tests.integration.service import wait_job
-
-    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "n_hyperopt_steps": 1,
-            "model_types": ["linear"]}
-    job = wait_job(client, client.post("/v1/reasoning/fit", json=body).json()["job_id"])
+def test_cancel_of_a_finished_job_is_409(client, fits):
+    job = fits["regression"]
     assert job["status"] == "completed"
     _problem(client.post(f"/v1/jobs/{job['job_id']}/cancel"), 409)
-    assert client.get(f"/v1/jobs/{job['job_id']}").json()["status"] == "completed"
+    assert client.get(f"/v1/jobs/{job['job_id']}").json() == job
 
 
 def test_openapi_declares_problem_responses(client):

@@ -14,13 +14,11 @@ import pytest
 from reasoning.home import Home
 from reasoning.schemas import MAX_PREDICT_ROWS
 from reasoning.synthetic import houses
-from tests.integration.conftest import UPLOAD_LIMIT
-from tests.integration.service import Service, wait_job
+from tests.integration.conftest import JSON_LIMIT, REG, UPLOAD_LIMIT
+from tests.integration.service import Service
 from tests.multipart import BOUNDARY, FORM, form, part
 
 PROBLEM = "application/problem+json"
-JSON_LIMIT = 32 * 1024 * 1024  # the default max_json_bytes
-REG = {"task_kind": "regression", "label_column": "price"}
 
 
 def _problem(response: httpx.Response, status: int) -> dict:
@@ -177,16 +175,9 @@ def test_unlearnable_label_is_422_at_submit(client, labels, task_kind, words):
 
 
 @pytest.fixture(scope="module")
-def model(client, houses_dataset) -> dict:
-    """A quick linear model to score hostile rows against."""
-    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG,
-            "model_types": ["linear"], "n_hyperopt_steps": 1}
-    response = client.post("/v1/reasoning/fit", json=body)
-    assert response.status_code == 202, response.text
-    job = wait_job(client, response.json()["job_id"])
-    assert job["status"] == "completed", job
-    card = client.get(f"/v1/models/{job['model_id']}").json()
-    return card
+def model(some_model: dict) -> dict:
+    """A linear model's card to score hostile rows against."""
+    return some_model
 
 
 def _row(model: dict) -> dict:
@@ -250,8 +241,8 @@ def test_too_many_rows_is_422(client, model):
 def test_json_body_over_the_limit_without_content_length_is_413(client, model):
     def body() -> Iterator[bytes]:
         yield b'{"dataframe_records": [{}'
-        for _ in range(JSON_LIMIT // (1 << 20) + 1):
-            yield b" " * (1 << 20)
+        for _ in range(JSON_LIMIT // (1 << 16) + 1):
+            yield b" " * (1 << 16)
         yield b"]}"
 
     response = client.post(f"/v1/models/{model['model_id']}/predict", content=body(),

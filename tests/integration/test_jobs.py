@@ -1,47 +1,111 @@
-"""Jobs under cancel, load and the JobManager's death, on the real service."""
+"""Jobs under cancel, the running-job limit and load, on the real service.
+
+Jobs are held in place without burning CPU: by an HTTP teacher that answers only when
+the test opens its gate, or by freezing (SIGSTOP) a trial's process.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
-from tests.integration.service import wait_for, wait_job
+from tests.integration import ray_state
+from tests.integration.conftest import REG
+from tests.integration.service import submit, wait_for, wait_job
+from tests.teacher_server import TeacherServer
 
-SLOW_FIT = {
-    "task": {"task_kind": "regression", "label_column": "price"},
-    "model_types": ["xgboost"],
-    "n_hyperopt_steps": 24,  # a train stage of several seconds, to act on mid-job
-}
-
-
-def _submit(client: httpx.Client, dataset: dict, **extra) -> str:
-    body = {"dataset_id": dataset["dataset_id"], **SLOW_FIT, **extra}
-    response = client.post("/v1/reasoning/fit", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
+MAX_RUNNING = 2
+"""The service's default running-job limit, which the test service keeps."""
 
 
-def _training(job: dict) -> bool:
-    return job["status"] == "running" and job["stage"] == "train"
+def _body(dataset: dict, **extra) -> dict:
+    return {"dataset_id": dataset["dataset_id"], "task": REG, "model_types": ["linear"],
+            "n_hyperopt_steps": 1, **extra}
 
 
-def test_cancel_stops_a_running_job(client, houses_dataset):
-    job_id = _submit(client, houses_dataset)
-    wait_for(client, job_id, _training)
-    response = client.post(f"/v1/jobs/{job_id}/cancel")
-    assert response.status_code == 200, response.text
+@pytest.fixture
+def gated() -> Iterator[TeacherServer]:
+    """A teacher whose /gated/predict holds every call until the test opens the gate."""
+    server = TeacherServer()
+    yield server
+    server.gate.set()
+    server.close()
+
+
+def test_cancel_stops_a_running_job(client, houses_dataset, ray_driver):
+    job_id = submit(client, "/v1/reasoning/fit",
+                    _body(houses_dataset, model_types=["xgboost"], n_hyperopt_steps=2))
+    wait_for(client, job_id, lambda j: j["stage"] == "train")
+    trial = ray_state.wait_actor("ImplicitFunc", job_id=job_id)
+    with ray_state.frozen(trial["Pid"]):  # the search cannot end before the cancel
+        response = client.post(f"/v1/jobs/{job_id}/cancel")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "failed"
     job = wait_job(client, job_id)
     assert job["status"] == "failed" and "cancel" in job["message"]
     assert job["model_id"] is None
-    # The cancelled trials gave their CPUs back: the next fit runs to the end.
-    again = wait_job(client, _submit(client, houses_dataset, n_hyperopt_steps=2))
-    assert again["status"] == "completed", again
+    # The cancelled trials gave their CPUs back and Tune removed their placement groups.
+    ray_state.nothing_held()
     # Terminal states never change, whatever the cancelled pipeline did meanwhile.
     assert client.get(f"/v1/jobs/{job_id}").json() == job
 
 
+def test_the_running_job_limit_queues_jobs_and_a_pending_job_can_be_cancelled(
+    client, houses_dataset, gated, ray_driver
+):
+    from actors import NAMESPACE
+
+    held = [submit(client, "/v1/reasoning/fit",
+                   _body(houses_dataset, teacher_predict_url=f"{gated.url}/gated/predict",
+                         random_state=i)) for i in range(MAX_RUNNING)]
+    for job_id in held:
+        wait_for(client, job_id, lambda j: j["status"] == "running")
+    # Every slot is taken: more jobs wait (the JobManager starts a job as it accepts it
+    # when a slot is free, so "pending" right after the submit means it found none).
+    queued, cancelled = (submit(client, "/v1/reasoning/fit", _body(houses_dataset, random_state=i))
+                         for i in (10, 11))
+    assert client.get(f"/v1/jobs/{queued}").json()["status"] == "pending"
+    response = client.post(f"/v1/jobs/{cancelled}/cancel")
+    assert response.status_code == 200, response.text
+    job = client.get(f"/v1/jobs/{cancelled}").json()
+    assert job["status"] == "failed" and job["message"] == "cancelled by request"
+    assert job["attempts"] == 0 and job["started_at"] is None  # it never ran
+    was_cancelled = job
+
+    # A runner that cannot start fails its job, saying so: here its name is taken when the
+    # job's turn comes.
+    import ray
+
+    squatter = ray.remote(_Squatter).options(
+        name=f"pipeline:{queued}", namespace=NAMESPACE, num_cpus=0).remote()
+    ray.get(squatter.ready.remote())
+    try:
+        gated.gate.set()
+        for job_id in held:
+            assert wait_job(client, job_id)["status"] == "completed"
+        job = wait_job(client, queued)
+        assert job["status"] == "failed", job
+        assert job["message"].startswith("failed: could not start the pipeline")
+        assert "Traceback" not in job["message"]
+    finally:
+        ray.kill(squatter)
+    # Freed slots went to queued jobs only: the cancelled one stayed as it was.
+    assert client.get(f"/v1/jobs/{cancelled}").json() == was_cancelled
+
+
+class _Squatter:
+    """An actor holding the name a job's runner needs."""
+
+    def ready(self) -> bool:
+        return True
+
+
 def test_health_is_answered_while_a_fit_runs(client, service, houses_dataset):
-    job_id = _submit(client, houses_dataset)
-    wait_for(client, job_id, _training)
+    job_id = submit(client, "/v1/reasoning/fit",
+                    _body(houses_dataset, model_types=["xgboost"], n_hyperopt_steps=6))
+    wait_for(client, job_id, lambda j: j["stage"] == "train")
     answers = []
     while client.get(f"/v1/jobs/{job_id}").json()["status"] not in ("completed", "failed"):
         # A blocked event loop would show as a timeout here.
@@ -50,41 +114,16 @@ def test_health_is_answered_while_a_fit_runs(client, service, houses_dataset):
     assert wait_job(client, job_id)["status"] == "completed"
 
 
-def test_job_survives_the_death_of_the_job_manager(client, houses_dataset, ray_driver):
-    import ray
-
-    from actors import JOB_MANAGER_NAME, NAMESPACE
-
-    job_id = _submit(client, houses_dataset, random_state=7)
-    wait_for(client, job_id, _training)
-    manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
-    ray.kill(manager, no_restart=False)
-    # Ray restarts it; the new instance reloads SQLite and reattaches to the job's runner.
-    assert ray.get(manager.ping.remote(), timeout=60) == "ok"
-    job = wait_job(client, job_id)
-    assert job["status"] == "completed", job
-    assert job["attempts"] == 1  # the running attempt was kept, not started over
-    assert job["progress"] == {"done": 24, "total": 24}
-    assert client.get(f"/v1/models/{job['model_id']}").status_code == 200
-    # Everything the job held was given back: a new fit still gets its trials run.
-    again = wait_job(client, _submit(client, houses_dataset, n_hyperopt_steps=2))
-    assert again["status"] == "completed", again
-
-
-def test_jobs_list_shows_submitted_jobs(client, houses_dataset):
-    job_id = _submit(client, houses_dataset, n_hyperopt_steps=1, model_types=["linear"])
-    listed = client.get("/v1/jobs").json()["jobs"]
-    assert job_id in {j["job_id"] for j in listed}
-    assert wait_job(client, job_id)["status"] == "completed"
+def test_jobs_list_shows_the_tenants_jobs(client, fits):
+    listed = {j["job_id"] for j in client.get("/v1/jobs").json()["jobs"]}
+    assert {job["job_id"] for job in fits.values()} <= listed
     completed = client.get("/v1/jobs", params={"status": "completed"}).json()["jobs"]
-    assert job_id in {j["job_id"] for j in completed}
+    assert fits["regression"]["job_id"] in {j["job_id"] for j in completed}
     assert {j["status"] for j in completed} == {"completed"}
 
 
 def test_idempotency_key_gives_the_same_job_for_the_same_body(client, houses_dataset):
-    body = {"dataset_id": houses_dataset["dataset_id"], "n_hyperopt_steps": 1,
-            "task": {"task_kind": "regression", "label_column": "price"},
-            "model_types": ["linear"]}
+    body = _body(houses_dataset)
     key = {"Idempotency-Key": "retry-me-1"}
     first = client.post("/v1/reasoning/fit", json=body, headers=key)
     # The same body spelled differently (a default made explicit) is the same request.
@@ -101,5 +140,7 @@ def test_idempotency_key_gives_the_same_job_for_the_same_body(client, houses_dat
     other_route = client.post("/v1/models/fit", json=body, headers=key)
     assert other_route.status_code == 422
 
-    assert client.post("/v1/reasoning/fit", json=body).json()["job_id"] != first.json()["job_id"]
-    wait_job(client, first.json()["job_id"])
+    without_key = client.post("/v1/reasoning/fit", json=body).json()["job_id"]
+    assert without_key != first.json()["job_id"]
+    for job_id in (first.json()["job_id"], without_key):
+        assert wait_job(client, job_id)["status"] == "completed"

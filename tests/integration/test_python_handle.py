@@ -22,7 +22,7 @@ from tests.integration.conftest import OTHER, TENANT
 ME = Principal(tenant=TENANT)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def handle(ray_driver):
     from ray import serve
 

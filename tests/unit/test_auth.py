@@ -47,18 +47,65 @@ def test_a_key_with_a_wrong_secret_is_refused(store: CredentialStore) -> None:
         store.exchange(key[:-2] + ("A" if key[-2] != "A" else "B") + key[-1])
 
 
+class Clock:
+    """A clock the test moves by hand: expiry without waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_access_tokens_carry_the_claims_and_expire(tmp_path: Path) -> None:
+    clock = Clock()
     store = CredentialStore(tmp_path / "a.sqlite", Keyring.at(tmp_path / "k"),
-                            TokenPolicy(access_ttl=1))
+                            TokenPolicy(access_ttl=60), clock)
     _, key = store.create_key("alpha")
     pair = store.exchange(key)
     claims = jwt.decode(pair.access_token, options={"verify_signature": False})
-    assert claims["sub"] == "alpha" and claims["exp"] - claims["iat"] == 1
+    assert claims["sub"] == "alpha" and claims["exp"] - claims["iat"] == 60
     assert jwt.get_unverified_header(pair.access_token)["alg"] == "HS256"
-    time.sleep(2.1)
+    clock.now += 59
+    assert store.verify(pair.access_token).tenant == "alpha"
+    clock.now += 2
     with pytest.raises(AuthError) as caught:
         store.verify(pair.access_token)
     assert caught.value.code == "expired"
+
+
+def test_refresh_tokens_expire_by_the_clock(tmp_path: Path) -> None:
+    clock = Clock()
+    store = CredentialStore(tmp_path / "a.sqlite", Keyring.at(tmp_path / "k"),
+                            TokenPolicy(refresh_ttl=600), clock)
+    _, key = store.create_key("alpha")
+    pair = store.exchange(key)
+    clock.now += 601
+    with pytest.raises(AuthError, match="the refresh token has expired"):
+        store.refresh(_expired(store), pair.refresh_token)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "aud", "sub"])
+def test_a_token_missing_a_required_claim_is_refused(store: CredentialStore, claim: str) -> None:
+    policy, now = store.policy, int(time.time())
+    claims = {"iss": policy.issuer, "aud": policy.audience, "sub": "alpha", "iat": now,
+              "exp": now + 600}
+    assert store.verify(store.sign(claims)).tenant == "alpha"
+    del claims[claim]
+    with pytest.raises(AuthError, match=f'missing the "{claim}" claim') as caught:
+        store.verify(store.sign(claims))
+    assert caught.value.code == "invalid_token"
+
+
+@pytest.mark.parametrize(("claim", "value"), [("exp", "tomorrow"), ("iat", None),
+                                              ("iat", 10**12)])
+def test_token_times_must_be_numbers_in_the_past(store: CredentialStore, claim: str,
+                                                value: object) -> None:
+    policy, now = store.policy, int(time.time())
+    claims = {"iss": policy.issuer, "aud": policy.audience, "sub": "alpha", "iat": now,
+              "exp": now + 600, claim: value}
+    with pytest.raises(AuthError, match="not valid"):
+        store.verify(store.sign(claims))
 
 
 def test_tokens_of_another_service_are_refused(tmp_path: Path, store: CredentialStore) -> None:

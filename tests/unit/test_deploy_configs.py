@@ -14,7 +14,6 @@ import ast
 import copy
 import json
 import shlex
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -61,10 +60,10 @@ def validate_cluster_config(raw: dict[str, Any]) -> dict[str, Any]:
     """
     # The raw file first: once the defaults are merged in, an error can hide behind them.
     jsonschema.validate(raw, _ray_cluster_schema())
-    try:
-        from ray.autoscaler._private.util import prepare_config, validate_config
-    except ImportError:  # pragma: no cover - Ray moved its private helpers
-        return raw
+    # Ray's private helpers, on purpose: they are what `ray up` runs. If Ray moves them,
+    # this fails loudly rather than checking less.
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
     # validate_config alone rejects any file: it insists on `cluster_synced_files`, which
     # only prepare_config's defaults fill in (the error blames a Ray version mismatch).
     prepared = prepare_config(copy.deepcopy(raw))
@@ -166,7 +165,6 @@ def test_workers_join_the_head(cluster: dict[str, Any]) -> None:
     assert not any("reasoning serve" in c for c in cmds)
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_cluster_commands_are_valid_shell(cluster: dict[str, Any]) -> None:
     keys = [k for k in cluster if k.endswith("_commands")]
     assert "setup_commands" in keys
@@ -292,8 +290,6 @@ def test_serve_config_passes_serve_schema(serve_config: dict[str, Any]) -> None:
 def test_import_path_names_the_app_builder() -> None:
     module, _, attr = IMPORT_PATH.partition(":")
     source = ROOT / Path(*module.split(".")).with_suffix(".py")
-    if not source.exists():
-        pytest.skip(f"{source.relative_to(ROOT)} not written yet")
     tree = ast.parse(source.read_text())
     defined = {
         node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)

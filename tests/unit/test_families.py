@@ -19,6 +19,7 @@ from reasoning.families.decision_tree import TreeCore, clipped_log_odds
 from reasoning.families.mlp import MlpCore, hidden_layers
 from reasoning.families.random_forest import ForestCore
 from reasoning.model import ReasoningModel
+from tune_configs import search_space
 
 TASKS = ("regression", "binary", "multiclass")
 N_TRAIN = 240
@@ -503,8 +504,7 @@ def test_mlp_params() -> None:
 @pytest.mark.parametrize("family", SAME_SERVER_FAMILIES)
 def test_search_spaces_of_the_same_server_families(family: str) -> None:
     """Every sampled configuration is valid for the family (Tune hands over numpy scalars)."""
-    tune_configs = pytest.importorskip("tune_configs")
-    space = tune_configs.search_space(family)
+    space = search_space(family)
     assert set(space) <= set(get_family(family).defaults)
     rng = np.random.default_rng(0)
     for _ in range(20):

@@ -70,6 +70,7 @@ def test_unseen_category_and_missing_only_at_predict_time(family: str) -> None:
     pred = model.predict(rows)
     assert np.isfinite(pred).all()
     explained = model.explain(rows, top_k=None)
+    assert len(explained) == len(pred) == 2
     for row, out in zip(explained, pred, strict=True):
         assert row["output"] == pytest.approx(out, **approx_tolerance(model.family))
         total = row["base_value"] + sum(r["contribution"] for r in row["reasons"])
@@ -101,6 +102,7 @@ def test_top_k() -> None:
     model, X, _ = _fit("xgboost")
     rows = X.head(4)
     all_reasons = model.explain(rows, top_k=None)
+    assert len(all_reasons) == 4
     for full, two in zip(all_reasons, model.explain(rows, top_k=2), strict=True):
         sizes = [abs(r["contribution"]) for r in full["reasons"]]
         assert sizes == sorted(sizes, reverse=True)
@@ -225,7 +227,8 @@ def test_global_explanation(task: str) -> None:
     assert g["shapes"]["color"]["x"] == ["blue", "green", "red", None]
     assert sum(g["shapes"]["color"]["count"]) == 100
     assert g["shapes"]["member"]["x"] == [False, True, None]
-    assert all(isinstance(v, str) for v in g["shapes"]["signup"]["x"])
+    signups = g["shapes"]["signup"]["x"]
+    assert signups and all(isinstance(v, str) for v in signups)
     ages = g["shapes"]["age"]["x"]
     assert len(ages) <= 5 and ages == sorted(ages)
 
@@ -321,6 +324,7 @@ def test_shape_is_the_mean_contribution_of_the_rows_at_x(family: str, task: str)
     pred = np.argmax(model.decision_function(rows), axis=1)
     col = COLUMNS.index("color")
     shape = g["shapes"]["color"]
+    assert sum(shape["count"]) == len(rows) and len(shape["x"]) == len(shape["count"])
     for j, x in enumerate(shape["x"]):
         at_x = (rows["color"].isna() if x is None else rows["color"] == x).to_numpy(dtype=bool)
         assert shape["count"][j] == at_x.sum()
@@ -396,7 +400,9 @@ def test_soft_target_students(teachers, family: str, task: str) -> None:
     base, contrib = student.contributions(held)
     tolerance = output_tolerance(family)
     np.testing.assert_allclose(base + contrib.sum(axis=1), raw, **tolerance)
-    for row, out in zip(student.explain(held.head(10), top_k=None), raw.max(axis=1), strict=False):
+    explained = student.explain(held.head(10), top_k=None)
+    assert len(explained) == 10
+    for row, out in zip(explained, raw.max(axis=1)[:10], strict=True):
         assert row["output"] == pytest.approx(out, **approx_tolerance(family))
         assert row["base_value"] + sum(r["contribution"] for r in row["reasons"]) == (
             pytest.approx(row["output"], abs=1e-6)

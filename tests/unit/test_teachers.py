@@ -113,12 +113,12 @@ def test_a_5xx_is_retried(server: TeacherServer) -> None:
         ("reject", "HTTP 400: {\"error\": \"api key invalid for tenant acme\"}"),
         ("malformed", "invalid JSON"),
         ("short", "4 predictions for 5 rows"),
-        ("slow", "no answer within 0.5 s"),
+        ("slow", "no answer within 0.2 s"),
         ("nowhere", "HTTP 404"),
     ],
 )
 def test_faults_fail_with_the_teachers_words(server: TeacherServer, path, words) -> None:
-    teacher = HttpTeacher(f"{server.url}/{path}/predict", timeout=0.5, retries=1, backoff=0.01,
+    teacher = HttpTeacher(f"{server.url}/{path}/predict", timeout=0.2, retries=1, backoff=0.01,
                           policy=LOOPBACK)
     with pytest.raises(TeacherError) as caught:
         teacher.predict(FRAME)
@@ -130,3 +130,25 @@ def test_connection_refused_is_retried_then_fails() -> None:
                           policy=LOOPBACK)
     with pytest.raises(TeacherError, match="failed 3 times; last: could not connect"):
         teacher.predict(FRAME)
+
+
+@pytest.fixture
+def proxy() -> Iterator[TeacherServer]:
+    """A server posing as the environment's HTTP proxy: a proxied call would land here."""
+    canary = TeacherServer()
+    yield canary
+    canary.close()
+
+
+def test_proxy_variables_are_ignored(
+    server: TeacherServer, proxy: TeacherServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    before = server.count("/price")
+    answer = HttpTeacher(f"{server.url}/price/predict", policy=LOOPBACK).predict(FRAME)
+    assert proxy.count() == 0
+    assert server.count("/price") == before + 1 and len(answer.values) == len(FRAME)

@@ -1,10 +1,11 @@
 """The JobManager: one named, detached actor that tracks every job and its pipeline.
 
 Its state is the SQLite JobStore, written on every change and read back in __init__.
-Each running job has a detached PipelineRunner actor; after a JobManager restart the
-new instance reattaches to the runners that survived, and re-runs (fits are
-deterministic) the jobs whose runner is gone, e.g. after a restart of the whole
-service. A job is never left `running` without something running it.
+Pipelines run in a pool of warm PipelineRunner actors, one per running-job slot, started
+with the JobManager. After a JobManager restart the new instance asks the runners which
+attempts they hold and reattaches to those, and re-runs (fits are deterministic) the
+jobs nothing holds any more, e.g. after a restart of the whole service. A job is never
+left `running` without something running it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line
-from actors.pipeline import CANCELLED, Outcome, find_runner, start_runner
+from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
 from reasoning.home import Home
 from reasoning.jobs import JobStore
@@ -27,34 +29,51 @@ from reasoning.schemas import Job, JobKind
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
-"""A runner that dies (node lost, killed) is replaced this many times in all."""
+"""A runner that dies (node lost, killed) mid-attempt costs the job that attempt; a job
+is tried this many times in all."""
 OUTCOME_WAIT = 30.0
 """Seconds one outcome() call waits before the watcher asks again: a call left waiting by
 a killed JobManager then frees its runner thread soon, so restarts cannot use them up."""
+RUNNER_ANSWER_WAIT = 120.0
+"""Seconds a restarted JobManager waits for each runner to say what it holds (a runner
+that is itself starting answers once it has)."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running attempt: the pool slot of its runner, and the call that ends with it."""
+
+    slot: int
+    ref: ray.ObjectRef
+    attempt: int
 
 
 class JobManager:
     """Submit, track, cancel and re-run jobs; every method is quick and thread-safe."""
 
     def __init__(
-        self, home: str, max_running_jobs: int = 2, options: DistillOptions | None = None
+        self,
+        home: str,
+        max_running_jobs: int = 2,
+        options: DistillOptions | None = None,
+        name: str = JOB_MANAGER_NAME,
     ) -> None:
-        self.home = home
+        self.home, self.name = home, name
         self.max_running = max_running_jobs
         self.options = options or DistillOptions()
         paths = Home.at(home)
         self.store = JobStore(paths.jobs_db, Keyring.at(paths.secret_key))
         self.lock = threading.Lock()
-        # job_id -> (runner, its outcome() ref, attempt)
-        self.running: dict[str, tuple[Any, ray.ObjectRef, int]] = {}
+        # The pool, started now so that no job waits for a process to start.
+        self.runners: list[Any] = [self._new_runner(slot) for slot in range(max_running_jobs)]
+        self.running: dict[str, Running] = {}
+        # ping() calls to runners Ray is starting again after a death -> their slots; a slot
+        # takes no attempt until its runner answers.
+        self.restarting: dict[ray.ObjectRef, int] = {}
         # job_id -> when the latest report recorded for its running attempt was made
         self.reported: dict[str, int] = {}
-        for job in self.store.unfinished():
-            runner = find_runner(str(job.job_id)) if job.status == "running" else None
-            if runner is not None:
-                self.running[str(job.job_id)] = (runner, _outcome(runner), job.attempts)
-            elif job.status == "running":
-                self.store.report(str(job.job_id), message="re-running after a restart")
+        self.recovered = threading.Event()
+        """Set once the attempts the runners hold are known; nothing launches before."""
         threading.Thread(target=self._watch, name="job-watcher", daemon=True).start()
 
     # -- called by the ingress -------------------------------------------------------
@@ -88,16 +107,22 @@ class JobManager:
         return self.store.list(limit=limit, status=status, tenant=tenant)
 
     def cancel(self, job_id: str) -> Job | None:
-        """Fail the job as cancelled now; its runner stops its trials and ends."""
+        """Fail the job as cancelled now; its runner stops its trials and is free again."""
         if self.store.fail(job_id, CANCELLED):
             with self.lock:
                 entry = self.running.get(job_id)
             if entry is not None:
-                entry[0].cancel.remote()
+                self.runners[entry.slot].cancel.remote(job_id)
         return self.get(job_id)
 
     def ping(self) -> str:
         return "ok"
+
+    def runner_of(self, job_id: str) -> str | None:
+        """The name of the runner actor that runs this job now, if one does."""
+        with self.lock:
+            entry = self.running.get(job_id)
+        return None if entry is None else runner_name(self.name, entry.slot)
 
     # -- called by pipeline runners --------------------------------------------------
 
@@ -106,16 +131,22 @@ class JobManager:
         older attempt are ignored, and so are ones a later report overtook."""
         with self.lock:
             current = self.running.get(job_id)
-            if current is None or current[2] != attempt or made < self.reported.get(job_id, 0):
+            if (current is None or current.attempt != attempt
+                    or made < self.reported.get(job_id, 0)):
                 return
             self.reported[job_id] = made
             self.store.report(job_id, **fields)  # under the lock, so in order
 
     # -- internals -------------------------------------------------------------------
 
+    def _new_runner(self, slot: int) -> Any:
+        return runner(self.name, slot, self.home, self.options)
+
     def _launch_pending(self) -> None:
+        if not self.recovered.is_set():
+            return  # the watcher launches once it knows what the runners hold
         with self.lock:
-            free = self.max_running - len(self.running)
+            free = self.max_running - len(self.running) - len(self.restarting)
             if free <= 0:  # the common case under load: no need to read the queue
                 return
             oldest = self.store.unfinished(limit=free + len(self.running))
@@ -124,28 +155,62 @@ class JobManager:
                 self._launch(job)
 
     def _launch(self, job: Job, lost: str | None = None) -> None:
-        """Start a new attempt (the caller holds the lock); `lost`: how the last one ended."""
+        """Start a new attempt on a free runner (the caller holds the lock); `lost`: how
+        the last one ended."""
         job_id = str(job.job_id)
-        self.reported.pop(job_id, None)  # a new runner, maybe on another node's clock
+        self.reported.pop(job_id, None)  # a new attempt, maybe on another node's clock
         if job.attempts >= MAX_ATTEMPTS:
             last = f"the last was {lost}" if lost else "see the service logs"
             self.store.fail(job_id, f"failed: the pipeline was lost {MAX_ATTEMPTS} times; "
                             f"{last}")
             return
+        busy = {entry.slot for entry in self.running.values()} | set(self.restarting.values())
+        slot = next((i for i in range(self.max_running) if i not in busy), None)
+        if slot is None:
+            return  # every runner is busy or starting again: the job waits its turn
         message = "starting" if lost is None else f"re-running: the last attempt was {lost}"
         attempt = self.store.start_attempt(job_id, message)
         if attempt == 0:
             return
         try:
-            runner = start_runner(
-                job_id, attempt, job.kind, self.store.request(job_id), self.home, self.options,
-                job.tenant,
+            ref = self.runners[slot].run.remote(
+                job_id, attempt, job.kind, self.store.request(job_id), job.tenant
             )
         except Exception as err:  # noqa: BLE001 - a job nothing runs must not stay running
             log.exception("could not start the pipeline of job %s", job_id)
             self.store.fail(job_id, f"failed: could not start the pipeline: {err}"[:1000])
             return
-        self.running[job_id] = (runner, _outcome(runner), attempt)
+        self.running[job_id] = Running(slot, ref, attempt)
+
+    def _recover(self) -> None:
+        """Reattach to the attempts the runners hold (after a JobManager restart); every
+        other job left `running` is re-run by the next launch."""
+        held: dict[str, tuple[int, int]] = {}
+        for slot, handle in enumerate(self.runners):
+            try:
+                holding = ray.get(handle.holding.remote(), timeout=RUNNER_ANSWER_WAIT)
+            except (RayActorError, GetTimeoutError) as err:
+                log.warning("runner %d did not say what it holds: %s", slot, first_line(err))
+                with self.lock:
+                    self._not_answering(slot, err)
+                continue
+            if holding is not None:
+                held[holding[0]] = (slot, holding[1])
+        with self.lock:
+            for job in self.store.unfinished():
+                job_id = str(job.job_id)
+                if job.status != "running":
+                    continue
+                slot, attempt = held.get(job_id, (-1, -1))
+                if attempt == job.attempts:
+                    self.running[job_id] = Running(slot, self._outcome(slot, job_id, attempt),
+                                                   attempt)
+                else:
+                    self.store.report(job_id, message="re-running after a restart")
+        self.recovered.set()
+
+    def _outcome(self, slot: int, job_id: str, attempt: int) -> ray.ObjectRef:
+        return self.runners[slot].outcome.remote(job_id, attempt, OUTCOME_WAIT)
 
     def _watch(self) -> None:
         """Settle finished attempts and start queued jobs; runs for the actor's life.
@@ -153,6 +218,12 @@ class JobManager:
         An unexpected error is logged and the loop goes on: a dead watcher would leave
         every job `running` with nothing to settle it.
         """
+        while not self.recovered.is_set():
+            try:
+                self._recover()
+            except Exception:  # noqa: BLE001
+                log.exception("job watcher: recovering the runners' attempts")
+                time.sleep(1)
         self._launch_pending()
         while True:
             try:
@@ -163,47 +234,94 @@ class JobManager:
 
     def _watch_once(self) -> None:
         with self.lock:
-            refs = {ref: job_id for job_id, (_, ref, _) in self.running.items()}
-        if not refs:
+            refs = {entry.ref: job_id for job_id, entry in self.running.items()}
+            pings = dict(self.restarting)
+        if not refs and not pings:
             time.sleep(0.2)
             return
-        ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+        ready, _ = ray.wait([*refs, *pings], num_returns=1, timeout=0.5)
         for ref in ready:
-            self._settle(refs[ref], ref)
+            if ref in pings:
+                self._runner_answered(ref)
+            else:
+                self._settle(refs[ref], ref)
         if ready:
             self._launch_pending()
 
+    def _restarting(self, slot: int) -> None:
+        """Give this slot no attempt until its runner (being started again) answers."""
+        self.restarting[self.runners[slot].ping.remote()] = slot
+
+    def _not_answering(self, slot: int, err: Exception) -> None:
+        """A runner did not answer: wait for Ray to start it again, or, if it cannot
+        start at all (its constructor failed), put a new one in its place, which fails the
+        next job given to it saying why (the caller holds the lock)."""
+        if isinstance(err, RayActorError) and err.actor_init_failed:
+            self.runners[slot] = self._new_runner(slot)
+        else:
+            self._restarting(slot)
+
+    def _runner_answered(self, ping: ray.ObjectRef) -> None:
+        try:
+            ray.get(ping)
+        except RayActorError as err:
+            if not err.actor_init_failed:
+                time.sleep(0.2)  # not up yet: ask again shortly
+            with self.lock:
+                self._not_answering(self.restarting.pop(ping), err)
+            return
+        with self.lock:
+            del self.restarting[ping]
+
     def _settle(self, job_id: str, ref: ray.ObjectRef) -> None:
         with self.lock:
-            runner, _, attempt = self.running[job_id]
+            entry = self.running[job_id]
         try:
             outcome: Outcome | None = ray.get(ref)
         except RayActorError as err:
-            # The runner died mid-attempt (killed, node lost): run the job again; _launch
-            # caps the attempts. Ray removed the placement groups of the dead runner's
-            # trials with it (they belong to the detached runner), so nothing is held.
+            if err.actor_init_failed:
+                # The runner's process cannot start (its constructor failed): trying again
+                # would fail the same way. Ray does not restart it; a new one is made.
+                log.error("the runner of job %s cannot start: %s", job_id, err)
+                with self.lock:
+                    del self.running[job_id]
+                    self.runners[entry.slot] = self._new_runner(entry.slot)
+                    self.store.fail(job_id, "failed: could not start the pipeline: "
+                                    f"{last_line(err)}"[:1000], str(err))
+                return
+            # The runner died mid-attempt (killed, node lost); Ray starts it again and
+            # removed the placement groups of its trials with it, so nothing is held.
             log.warning("pipeline of job %s was lost: %s", job_id, err)
             with self.lock:
-                del self.running[job_id]
-                self._launch(self.store.get(job_id),
-                             f"lost ({first_line(err)})")
+                self._restarting(entry.slot)
+            self._relaunch(job_id, f"lost ({first_line(err)})")
             return
         if outcome is None:  # still running: wait again
             with self.lock:
-                self.running[job_id] = (runner, _outcome(runner), attempt)
+                self.running[job_id] = Running(
+                    entry.slot, self._outcome(entry.slot, job_id, entry.attempt), entry.attempt)
+            return
+        if outcome.status == "lost":
+            self._relaunch(job_id, f"lost ({outcome.message})")
             return
         with self.lock:
             del self.running[job_id]
             self.reported.pop(job_id, None)
-        ray.kill(runner)
         if outcome.status == "completed":
             self.store.complete(job_id, outcome.model_id, outcome.message)
         else:
             self.store.fail(job_id, outcome.message, outcome.error)
 
+    def _relaunch(self, job_id: str, lost: str) -> None:
+        with self.lock:
+            del self.running[job_id]
+            self._launch(self.store.get(job_id), lost)
 
-def _outcome(runner: ray.actor.ActorHandle) -> ray.ObjectRef:
-    return runner.outcome.remote(OUTCOME_WAIT)
+
+def last_line(err: BaseException) -> str:
+    """The exception a Ray error ends its traceback with (e.g. a constructor's error)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
 
 
 def job_manager(

@@ -1,10 +1,16 @@
-"""The fit pipeline driver: one detached PipelineRunner actor per job attempt.
+"""The fit pipeline driver: a pool of long-lived PipelineRunner actors, each running one
+job attempt at a time.
 
-Why an actor, detached, and not a task owned by the JobManager: a task dies with its
-owner, and Ray then leaves the placement groups its Tune run created behind, holding
-CPUs that no later trial gets. A detached runner outlives a JobManager restart (the
-new JobManager reattaches to it by name), and it is stopped through Tune itself, which
-removes its placement groups. It reserves no CPU: the trials need them.
+Why a pool of warm actors: starting a worker process that imports pandas, scikit-learn,
+xgboost and Ray Tune takes seconds, which a small job would spend before its first row
+is read. The runners start with the JobManager and take attempts as method calls.
+
+Why detached actors, and not tasks owned by the JobManager: a task dies with its owner,
+and Ray then leaves the placement groups its Tune run created behind, holding CPUs that
+no later trial gets. A detached runner outlives a JobManager restart (the new JobManager
+asks the runners what they hold and reattaches), it is stopped through Tune itself,
+which removes its placement groups, and when its process dies Ray removes the groups it
+made and starts it again. It reserves no CPU: the trials need them.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -56,14 +62,14 @@ class Cancelled(Exception):
 class Outcome:
     """How an attempt ended, in the JobManager's terms."""
 
-    status: str  # "completed" or "failed"
+    status: str  # "completed", "failed", or "lost": the runner does not hold the attempt
     message: str
     model_id: str | None = None
     error: str | None = None
 
 
-def runner_name(job_id: str) -> str:
-    return f"pipeline:{job_id}"
+def runner_name(manager: str, slot: int) -> str:
+    return f"{manager}:runner:{slot}"
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,11 @@ class Reporter:
 
     job_id: str
     attempt: int
+    manager: str = JOB_MANAGER_NAME
 
     def __call__(self, **fields: Any) -> None:
         try:
-            manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
+            manager = ray.get_actor(self.manager, namespace=NAMESPACE)
             manager.report.remote(self.job_id, self.attempt, time.monotonic_ns(), **fields)
         except ValueError:
             pass  # the JobManager is restarting; it reattaches and reads the outcome
@@ -94,63 +101,112 @@ class Reporter:
              message=f"{done:,} of {total:,} rows labelled")
 
 
+@dataclass
+class Attempt:
+    """One attempt of one job, as a runner holds it."""
+
+    job_id: str
+    number: int
+    kind: str
+    request: ReasoningFitRequest | ModelFitRequest
+    tenant: str
+    reporter: Reporter
+    stage: str = "queued"
+    cancelled: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: Outcome | None = None
+
+    @property
+    def search_name(self) -> str:
+        """The Tune experiment's name (and folder under the home's tune/)."""
+        return f"{self.job_id}-attempt{self.number}"
+
+
 class PipelineRunner:
-    """Runs one attempt of one job in a thread; `outcome()` waits for its end."""
+    """A warm worker of the pool: `run` holds one attempt at a time; `outcome`, `cancel`
+    and `holding` answer meanwhile (a threaded actor)."""
 
-    def __init__(
-        self,
-        job_id: str,
-        attempt: int,
-        kind: str,
-        request_json: dict[str, Any],
-        home: str,
-        options: DistillOptions,
-        tenant: str,
-    ) -> None:
+    def __init__(self, manager: str, home: str, options: DistillOptions) -> None:
         os.environ.update(TUNE_ENV)
-        self.options, self.tenant = options, tenant
-        self.job_id, self.attempt, self.kind = job_id, attempt, kind
-        self.request = REQUEST_MODELS[kind].model_validate(request_json)
+        self.manager = manager
         self.home = Home.at(home)
-        self.stage = "queued"
-        self.cancelled = False
-        self.search_name = f"{job_id}-attempt{attempt}"
-        self.reporter = Reporter(job_id, attempt)
-        self._done = threading.Event()
-        self._outcome: Outcome | None = None
-        threading.Thread(target=self._run, name="pipeline", daemon=True).start()
+        # Where every attempt writes: a runner that cannot write there cannot run any.
+        self.home.tune.mkdir(exist_ok=True)
+        self.options = options
+        self.attempt: Attempt | None = None
+        self._lock = threading.Lock()
 
-    def outcome(self, timeout: float | None = None) -> Outcome | None:
-        """The attempt's outcome, waiting up to `timeout` seconds (None: until it ends)."""
-        self._done.wait(timeout)
-        return self._outcome
+    def ping(self) -> str:
+        return "ok"
 
-    def cancel(self) -> None:
-        self.cancelled = True
-        request_stop(self.search_name)
+    def run(
+        self, job_id: str, number: int, kind: str, request_json: dict[str, Any], tenant: str
+    ) -> Outcome:
+        """Run the attempt to its end (the JobManager waits on this call)."""
+        with self._lock:
+            if self.attempt is not None and not self.attempt.done.is_set():
+                held = self.attempt
+                return Outcome("lost", f"the runner was busy with job {held.job_id}")
+            attempt = Attempt(job_id, number, kind, REQUEST_MODELS[kind].model_validate(
+                request_json), tenant, Reporter(job_id, number, self.manager))
+            self.attempt = attempt
+        try:
+            attempt.outcome = self._outcome_of(attempt)
+        finally:
+            attempt.done.set()
+        return attempt.outcome
+
+    def outcome(self, job_id: str, number: int, timeout: float) -> Outcome | None:
+        """The attempt's outcome, waiting up to `timeout` seconds (None: still running).
+        A JobManager that restarted asks this instead of holding `run`'s result."""
+        attempt = self.attempt
+        if attempt is None or (attempt.job_id, attempt.number) != (job_id, number):
+            return Outcome("lost", "the runner does not hold this attempt")
+        attempt.done.wait(timeout)
+        return attempt.outcome
+
+    def holding(self) -> tuple[str, int] | None:
+        """The job and attempt number this runner runs, or last ran."""
+        attempt = self.attempt
+        return None if attempt is None else (attempt.job_id, attempt.number)
+
+    def cancel(self, job_id: str) -> None:
+        attempt = self.attempt
+        if attempt is not None and attempt.job_id == job_id:
+            attempt.cancelled = True
+            request_stop(attempt.search_name)
+
+    def _outcome_of(self, attempt: Attempt) -> Outcome:
+        try:
+            return _Pipeline(self, attempt).fit()
+        except Cancelled:
+            return Outcome("failed", CANCELLED)
+        except JobFailure as err:
+            return Outcome("failed", f"failed: {err}", error=traceback.format_exc())
+        except Exception as err:  # noqa: BLE001 - every failure must end the job
+            message = f"failed during {attempt.stage}: {type(err).__name__}: {err}"
+            return Outcome("failed", message[:1000], error=traceback.format_exc())
+
+
+class _Pipeline:
+    """The stages of one attempt, with what they share."""
+
+    def __init__(self, runner: PipelineRunner, attempt: Attempt) -> None:
+        self.home, self.options = runner.home, runner.options
+        self.attempt = attempt
+        self.job_id, self.kind, self.tenant = attempt.job_id, attempt.kind, attempt.tenant
+        self.request = attempt.request
+        self.reporter = attempt.reporter
 
     def _report(self, **fields: Any) -> None:
-        self.stage = fields.get("stage", self.stage)
+        self.attempt.stage = fields.get("stage", self.attempt.stage)
         self.reporter(**fields)
 
     def _check_cancelled(self) -> None:
-        if self.cancelled:
+        if self.attempt.cancelled:
             raise Cancelled()
 
-    def _run(self) -> None:
-        try:
-            self._outcome = self._fit()
-        except Cancelled:
-            self._outcome = Outcome("failed", CANCELLED)
-        except JobFailure as err:
-            self._outcome = Outcome("failed", f"failed: {err}", error=traceback.format_exc())
-        except Exception as err:  # noqa: BLE001 - every failure must end the job
-            message = f"failed during {self.stage}: {type(err).__name__}: {err}"
-            self._outcome = Outcome("failed", message[:1000], error=traceback.format_exc())
-        finally:
-            self._done.set()
-
-    def _fit(self) -> Outcome:
+    def fit(self) -> Outcome:
         """Load, filter, split, (label with the teacher,) search, finalize, register."""
         request, n = self.request, self.request.n_hyperopt_steps
         families = request.family_names()
@@ -181,7 +237,7 @@ class PipelineRunner:
             sample_configs(families, n, request.random_state),
             request.random_state,
             self.home.tune,
-            self.search_name,
+            self.attempt.search_name,
             on_progress=self.reporter.trials,
         )
         self._check_cancelled()
@@ -232,33 +288,20 @@ class PipelineRunner:
         return model, card
 
 
-def start_runner(
-    job_id: str,
-    attempt: int,
-    kind: str,
-    request_json: dict[str, Any],
-    home: str,
-    options: DistillOptions,
-    tenant: str,
-) -> ray.actor.ActorHandle:
-    """Start a detached runner for this attempt (named, so a new JobManager finds it)."""
+def runner(manager: str, slot: int, home: str, options: DistillOptions) -> ray.actor.ActorHandle:
+    """The pool's runner in this slot: the live one, or a new one (detached, named, so a
+    new JobManager finds it; restarted by Ray if its process dies)."""
     return (
         ray.remote(PipelineRunner)
         .options(
-            name=runner_name(job_id),
+            name=runner_name(manager, slot),
             namespace=NAMESPACE,
+            get_if_exists=True,
             lifetime="detached",
             num_cpus=0,
             max_concurrency=4,
-            max_restarts=0,
+            max_restarts=-1,
+            max_task_retries=0,  # an attempt lost with its process is the JobManager's call
         )
-        .remote(job_id, attempt, kind, request_json, home, options, tenant)
+        .remote(manager, home, options)
     )
-
-
-def find_runner(job_id: str) -> ray.actor.ActorHandle | None:
-    """The live runner of this job, if one survived (a JobManager restart)."""
-    try:
-        return ray.get_actor(runner_name(job_id), namespace=NAMESPACE)
-    except ValueError:
-        return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.registry import TRAINABLE_CLASS, _global_registry
 from ray.tune.search import BasicVariantGenerator
 
 from reasoning.schemas import Trial
@@ -116,6 +117,10 @@ def run_search(
         tune.with_parameters(_trial, data=data, configs=configs, random_state=random_state),
         {"cpu": TRIAL_CPUS},
     )
+    # Tune registers a trainable cluster-wide under its name, one namespace per Ray job,
+    # and the trials of every search the service runs share one Ray job: under one name,
+    # a search running beside another would start its trials with the other's data.
+    trainable._name = f"trial-{name}"
     tuner = tune.Tuner(
         trainable,
         param_space={"trial_index": tune.grid_search(list(range(len(configs))))},
@@ -129,10 +134,15 @@ def run_search(
             failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
         ),
     )
+    try:
+        results = tuner.fit()
+    finally:
+        # The registration pickles the split's object references; dropped with it.
+        _global_registry.unregister(TRAINABLE_CLASS, trainable._name)
     trials = []
     # The grid's trials in the order Tune made them, i.e. by index. Not by
     # result.config: a trial that died before it reported has none.
-    for chosen, result in zip(configs, tuner.fit(), strict=True):
+    for chosen, result in zip(configs, results, strict=True):
         score = (result.metrics or {}).get("score")
         ok = result.error is None and score is not None and math.isfinite(score)
         trials.append(

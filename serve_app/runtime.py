@@ -81,12 +81,14 @@ def _loopback(host: str) -> bool:
 
 
 def stop(settings: Settings) -> None:
-    """Stop Serve and, for a local Ray this process started, Ray itself."""
+    """Stop Serve on a cluster this process joined; stop a local Ray this process started
+    (which ends Serve with it: draining its replicas first would only add seconds)."""
     import ray
     from ray import serve
 
     try:
-        serve.shutdown()
+        if settings.address is not None:
+            serve.shutdown()
     finally:
         ray.shutdown()
         Home.at(settings.home).service_file.unlink(missing_ok=True)

@@ -11,14 +11,19 @@ submitted together once, in `fits`, so their fixed costs overlap.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from reasoning.auth import CredentialStore
+from reasoning.home import Home
+from reasoning.keyring import Keyring
 from reasoning.synthetic import houses
-from tests.integration.service import Service, create_key, login, submit, upload, wait_job
+from tests.integration.service import TERMINAL, Service, login, submit, upload, wait_job
 
 UPLOAD_LIMIT = 400_000
 JSON_LIMIT = 1_000_000
@@ -32,7 +37,10 @@ os.environ["RAY_AUTH_MODE"] = "token"
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     home = tmp_path_factory.mktemp("home")
-    keys = {tenant: create_key(home, tenant) for tenant in (TENANT, OTHER)}
+    # Made in-process (test_auth runs `reasoning admin create-key` itself).
+    paths = Home.at(home)
+    credentials = CredentialStore(paths.auth_db, Keyring.at(paths.secret_key))
+    keys = {tenant: credentials.create_key(tenant)[1] for tenant in (TENANT, OTHER)}
     svc = Service(
         home,
         REASONING_AUTH_MODE="token",
@@ -93,15 +101,47 @@ FITS: dict[str, tuple[str, dict[str, Any]]] = {
                                    "n_hyperopt_steps": 4}),
     # Nothing but the dataset and the task: every other field takes the seed's default.
     "defaults": ("/v1/reasoning/fit", {"task": REG}),
+    # "regression" again, run beside it: the same request gives the same model.
+    "regression again": ("/v1/reasoning/fit", {"task": REG, "model_types": ["linear"],
+                                               "n_hyperopt_steps": 3}),
+    # A filter that keeps part of the table, and one that keeps too few rows to fit.
+    "filtered": ("/v1/reasoning/fit", {
+        "task": REG, "model_types": ["gam"], "n_hyperopt_steps": 3,
+        "filter": {"kind": "cmp", "col": "listed_at", "op": ">=", "value": "2021-01-01"}}),
+    "starved": ("/v1/reasoning/fit", {
+        "task": REG, "model_types": ["linear"], "n_hyperopt_steps": 3,
+        "filter": {"kind": "cmp", "col": "rooms", "op": ">", "value": 8}}),
 }
 
 
+@dataclass
+class FitsRun:
+    jobs: dict[str, dict[str, Any]]
+    """FITS' name -> the finished job."""
+    health: list[int]
+    """The status of every /healthz call made while they ran (each within 5 s, or it
+    would have raised): a fit must never block the ingress's event loop."""
+
+
 @pytest.fixture(scope="session")
-def fits(client: httpx.Client, houses_dataset: dict) -> dict[str, dict[str, Any]]:
-    """The jobs of FITS, submitted together and awaited together: name -> finished job."""
+def fits_run(service: Service, client: httpx.Client, houses_dataset: dict) -> FitsRun:
+    """The jobs of FITS, submitted together and awaited together, the CPUs full all along."""
     job_ids = {name: submit(client, path, {"dataset_id": houses_dataset["dataset_id"], **body})
                for name, (path, body) in FITS.items()}
-    return {name: wait_job(client, job_id) for name, job_id in job_ids.items()}
+    health: list[int] = []
+    deadline = time.monotonic() + 300
+    while not all(client.get(f"/v1/jobs/{job_id}").json()["status"] in TERMINAL
+                  for job_id in job_ids.values()):
+        assert time.monotonic() < deadline, "the session's fits did not finish"
+        health.append(httpx.get(f"{service.url}/healthz", timeout=5).status_code)
+        time.sleep(0.3)
+    return FitsRun({name: wait_job(client, job_id) for name, job_id in job_ids.items()}, health)
+
+
+@pytest.fixture(scope="session")
+def fits(fits_run: FitsRun) -> dict[str, dict[str, Any]]:
+    """FITS' name -> the finished job."""
+    return fits_run.jobs
 
 
 @pytest.fixture(scope="session")

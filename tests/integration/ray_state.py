@@ -20,16 +20,32 @@ from typing import Any
 def actors(class_name: str, name: str | None = None, state: str | None = None,
            job_id: str | None = None) -> list[dict[str, Any]]:
     """Live actors of this class that have a process; optionally only those of this name
-    or state, or those the runner of `job_id` started."""
+    or state, or those the runner of `job_id` started (a runner runs one job at a time)."""
     import ray
 
-    owner = None
-    if job_id is not None:
-        owner = _where(wait_actor("PipelineRunner", f"pipeline:{job_id}")["Address"])
+    owner = None if job_id is None else _where(runner_of(job_id)["Address"])
+    # Ray names a class made inside a function by its qualified name (Tune's trial actors
+    # show as "ImplicitFunc" or "wrap_function.<locals>.ImplicitFunc"): match the last part.
     return [a for a in ray._private.state.actors().values()
-            if a["ActorClassName"] == class_name and a["State"] != "DEAD" and a["Pid"]
+            if a["ActorClassName"].rsplit(".", 1)[-1] == class_name
+            and a["State"] != "DEAD" and a["Pid"]
             and name in (None, a["Name"]) and state in (None, a["State"])
             and owner in (None, _where(a["OwnerAddress"]))]
+
+
+def runner_of(job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The live PipelineRunner actor that runs this job now, as the JobManager says."""
+    import ray
+
+    from actors import JOB_MANAGER_NAME, NAMESPACE
+
+    manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
+    deadline = time.monotonic() + timeout
+    while not (name := ray.get(manager.runner_of.remote(job_id), timeout=timeout)):
+        job = ray.get(manager.get.remote(job_id), timeout=timeout)
+        assert time.monotonic() < deadline, f"no runner holds job {job_id}: {job}"
+        time.sleep(0.05)
+    return wait_actor("PipelineRunner", name, "ALIVE", timeout=timeout)
 
 
 def _where(address: dict[str, Any]) -> tuple[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -10,8 +11,8 @@ import pytest
 from sklearn.datasets import make_friedman1
 
 from tests.integration import ray_state
-from tests.integration.conftest import REG
-from tests.integration.service import Service, upload, wait_job
+from tests.integration.conftest import FITS, REG
+from tests.integration.service import Service, submit, upload, wait_job
 from tests.teacher_server import TeacherServer
 
 
@@ -29,25 +30,75 @@ def friedman_dataset(client: httpx.Client) -> dict:
     return upload(client, frame, "friedman")
 
 
-def _fit(client: httpx.Client, path: str, body: dict) -> dict:
-    response = client.post(path, json=body)
-    assert response.status_code == 202, response.text
-    return wait_job(client, response.json()["job_id"])
+def _card(client: httpx.Client, job: dict) -> dict:
+    assert job["status"] == "completed", job
+    return client.get(f"/v1/models/{job['model_id']}").json()
 
 
 def _own_token(client: httpx.Client) -> dict[str, str]:
     return {"authorization": client.headers["authorization"]}
 
 
-def _card(client: httpx.Client, job: dict) -> dict:
-    assert job["status"] == "completed", job
-    return client.get(f"/v1/models/{job['model_id']}").json()
+def _log_count(service: Service, needle: str) -> int:
+    """Lines naming `needle` in the service's log and in Serve's own request logs."""
+    logs = [service.log, *Path(service.info["ray_logs"]).glob("serve/*.log")]
+    return sum(p.read_text(errors="replace").count(needle) for p in logs)
 
 
 @pytest.fixture(scope="module")
 def same_server_teacher(client: httpx.Client, fits: dict[str, dict]) -> dict:
     """The session's model trained by /v1/models/fit, searched over two families."""
     return _card(client, fits["teacher"])
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[TeacherServer]:
+    """A teacher on 127.0.0.2, which the test service's allow-list (127.0.0.1) leaves out."""
+    server = TeacherServer("127.0.0.2")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def jobs(client, service, houses_dataset, friedman_dataset, fits, same_server_teacher,
+         teacher_server, canary) -> dict[str, dict]:
+    """The module's distillations, submitted together and awaited together (none of them
+    calls this service's own /invocations, which one test counts): name -> finished job."""
+    houses, friedman = houses_dataset["dataset_id"], friedman_dataset["dataset_id"]
+    one = {"task": REG, "model_types": ["linear"], "n_hyperopt_steps": 1}
+    teacher_server.redirect_to = f"{canary.url}/price/predict"
+    bodies: dict[str, tuple[str, dict, dict]] = {
+        "same server": ("/v1/reasoning/fit", {
+            "dataset_id": houses, "task": REG, "model_types": ["gam"], "n_hyperopt_steps": 2,
+            "teacher_model_id": same_server_teacher["model_id"]}, {}),
+        "headers": ("/v1/reasoning/fit", {
+            "dataset_id": houses, **one, "n_hyperopt_steps": 2,
+            "teacher_predict_url": f"{teacher_server.url}/price/predict",
+            "teacher_predict_headers": {"x-api-key": "secret-123"}},
+            # The caller's own credentials come along with the request; they stay here.
+            {"refresh-token": "rrt_not.forwarded"}),
+        "classification": ("/v1/reasoning/fit", {
+            "dataset_id": houses, "task": FITS["multiclass"][1]["task"], "model_types": ["gam"],
+            "n_hyperopt_steps": 1, "teacher_model_id": fits["multiclass"]["model_id"]}, {}),
+        "diffmodel": ("/v1/reasoning/fit", {
+            "dataset_id": friedman, "task": {"task_kind": "regression", "label_column": "y"},
+            "model_types": ["gam"],
+            "teacher_predict_url": f"{teacher_server.url}/friedman/predict",
+            "teacher_get_grads_url": f"{teacher_server.url}/friedman/grads"}, {}),
+        "mlp": ("/v1/models/fit", {
+            "dataset_id": friedman, "task": {"task_kind": "regression", "label_column": "y"},
+            "model_types": ["mlp"], "n_hyperopt_steps": 1}, {}),
+        **{path: ("/v1/reasoning/fit", {
+            "dataset_id": houses, **one,
+            "teacher_predict_url": f"{teacher_server.url}/{path}/predict"}, {})
+           for path in ("reject", "slow", "redirect")},
+    }
+    before = _log_count(service, "/invocations")
+    ids = {name: submit(client, path, body, **headers)
+           for name, (path, body, headers) in bodies.items()}
+    done = {name: wait_job(client, job_id) for name, job_id in ids.items()}
+    done["/invocations logged"] = {"before": before, "after": _log_count(service, "/invocations")}
+    return done
 
 
 def test_models_fit_spreads_trials_across_families(same_server_teacher):
@@ -58,20 +109,8 @@ def test_models_fit_spreads_trials_across_families(same_server_teacher):
     assert card["family"] == best["family"] and card["hyperparameters"] == best["params"]
 
 
-def _log_count(service: Service, needle: str) -> int:
-    return service.log.read_text(errors="replace").count(needle)
-
-
-def test_distill_from_a_same_server_model_opens_no_socket(
-    client, service, houses_dataset, same_server_teacher, teacher_server
-):
-    before_http = teacher_server.count()
-    before_log = _log_count(service, "/invocations")
-    job = _fit(client, "/v1/reasoning/fit", {
-        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["gam"],
-        "n_hyperopt_steps": 2, "teacher_model_id": same_server_teacher["model_id"],
-    })
-    card = _card(client, job)
+def test_distill_from_a_same_server_model_opens_no_socket(client, jobs, same_server_teacher):
+    card = _card(client, jobs["same server"])
     assert card["teacher"] == {"kind": "model", "model_id": same_server_teacher["model_id"]}
     metrics = card["metrics"]
     assert metrics["fidelity"]["r2"] > 0.8
@@ -80,22 +119,22 @@ def test_distill_from_a_same_server_model_opens_no_socket(
     assert metrics["label_only"]["r2"] > 0.5 and metrics["test"]["r2"] > 0.5
     assert "price" not in {f["name"] for f in card["features"]}
     assert "synthetic rows" in card["summary"]
-    # No HTTP on this path: neither the service's scoring routes nor any other server.
-    assert _log_count(service, "/invocations") == before_log
-    assert teacher_server.count() == before_http
+    # No HTTP on this path: the service's scoring routes were not called while it ran.
+    logged = jobs["/invocations logged"]
+    assert logged["after"] == logged["before"]
 
 
 def test_distill_through_the_models_own_invocations_url(
-    client, service, houses_dataset, same_server_teacher
+    client, service, houses_dataset, same_server_teacher, jobs
 ):
     url = f"{service.url}/v1/models/{same_server_teacher['model_id']}/invocations"
     before = _log_count(service, "/invocations")
-    job = _fit(client, "/v1/reasoning/fit", {
+    job = wait_job(client, submit(client, "/v1/reasoning/fit", {
         "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
         "n_hyperopt_steps": 1, "teacher_predict_url": url,
         # This service wants a token: the caller lends its own, as for any teacher.
         "teacher_predict_headers": _own_token(client),
-    })
+    }))
     card = _card(client, job)
     assert card["teacher"] == {"kind": "url", "url": url}
     assert card["metrics"]["fidelity"]["r2"] > 0.8
@@ -103,20 +142,11 @@ def test_distill_through_the_models_own_invocations_url(
 
 
 def test_external_teacher_gets_its_headers_and_no_record_keeps_them(
-    client, service, houses_dataset, teacher_server
+    client, service, jobs, teacher_server
 ):
-    before = teacher_server.count("/price/predict")
-    # The caller's own credentials come along with the request; they stay with the service.
-    own = {"refresh-token": "rrt_not.forwarded"}
-    response = client.post("/v1/reasoning/fit", headers=own, json={
-        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
-        "n_hyperopt_steps": 2, "teacher_predict_url": f"{teacher_server.url}/price/predict",
-        "teacher_predict_headers": {"x-api-key": "secret-123"},
-    })
-    assert response.status_code == 202, response.text
-    card = _card(client, wait_job(client, response.json()["job_id"]))
-    seen = [r for r in teacher_server.requests if r["path"] == "/price/predict"][before:]
-    assert len(seen) == teacher_server.count("/price/predict") - before > 0
+    card = _card(client, jobs["headers"])
+    seen = [r for r in teacher_server.requests if r["path"] == "/price/predict"]
+    assert len(seen) == teacher_server.count("/price/predict") > 0
     for request in seen:
         names = {k.lower() for k in request["headers"]}
         assert request["headers"].get("x-api-key") == "secret-123"
@@ -133,12 +163,9 @@ def test_external_teacher_gets_its_headers_and_no_record_keeps_them(
     assert card["metrics"]["fidelity"]["r2"] > 0.95
 
 
-def test_classification_distillation_reports_agreement(client, houses_dataset, fits):
+def test_classification_distillation_reports_agreement(client, jobs, fits):
     teacher = _card(client, fits["multiclass"])  # a decision tree on segment
-    card = _card(client, _fit(client, "/v1/reasoning/fit", {
-        "dataset_id": houses_dataset["dataset_id"], "task": teacher["task"],
-        "model_types": ["gam"], "n_hyperopt_steps": 1, "teacher_model_id": teacher["model_id"],
-    }))
+    card = _card(client, jobs["classification"])
     assert card["classes"] == teacher["classes"] == ["budget", "mid", "premium"]
     fidelity = card["metrics"]["fidelity"]
     assert set(fidelity) == {"agreement", "mean_kl"}
@@ -147,32 +174,23 @@ def test_classification_distillation_reports_agreement(client, houses_dataset, f
     assert card["metrics"]["test"]["accuracy"] > 0.8
 
 
-def test_diffmodel_teacher_skips_synth_gen_and_search(client, friedman_dataset, teacher_server):
-    job = _fit(client, "/v1/reasoning/fit", {
-        "dataset_id": friedman_dataset["dataset_id"],
-        "task": {"task_kind": "regression", "label_column": "y"}, "model_types": ["gam"],
-        "teacher_predict_url": f"{teacher_server.url}/friedman/predict",
-        "teacher_get_grads_url": f"{teacher_server.url}/friedman/grads",
-    })
-    card = _card(client, job)
+def test_diffmodel_teacher_skips_synth_gen_and_search(client, jobs):
+    card = _card(client, jobs["diffmodel"])
     assert card["trials"] == [] and card["teacher"]["kind"] == "diffmodel"
     fidelity = card["metrics"]["fidelity"]
     assert fidelity["r2"] > 0.8 and fidelity["gradient_cosine"] > 0.8
     assert "Sobolev" in card["summary"]
 
 
-def test_an_mlp_on_this_server_is_a_diffmodel_teacher(client, service, friedman_dataset):
-    task = {"task_kind": "regression", "label_column": "y"}
-    teacher = _card(client, _fit(client, "/v1/models/fit", {
-        "dataset_id": friedman_dataset["dataset_id"], "task": task, "model_types": ["mlp"],
-        "n_hyperopt_steps": 1,
-    }))
+def test_an_mlp_on_this_server_is_a_diffmodel_teacher(client, service, friedman_dataset, jobs):
+    teacher = _card(client, jobs["mlp"])
     base = f"{service.url}/v1/models/{teacher['model_id']}"
-    card = _card(client, _fit(client, "/v1/reasoning/fit", {
-        "dataset_id": friedman_dataset["dataset_id"], "task": task, "model_types": ["linear"],
+    card = _card(client, wait_job(client, submit(client, "/v1/reasoning/fit", {
+        "dataset_id": friedman_dataset["dataset_id"], "task": teacher["task"],
+        "model_types": ["linear"],
         "teacher_predict_url": f"{base}/invocations", "teacher_get_grads_url": f"{base}/grads",
         "teacher_predict_headers": _own_token(client),
-    }))
+    })))
     assert card["metrics"]["fidelity"]["gradient_cosine"] > 0.5
 
 
@@ -186,13 +204,8 @@ def test_an_mlp_on_this_server_is_a_diffmodel_teacher(client, service, friedman_
         ("slow", "no answer within 2 s"),
     ],
 )
-def test_teacher_faults_fail_the_job_in_the_teachers_words(
-    client, houses_dataset, teacher_server, path, words
-):
-    job = wait_job(client, client.post("/v1/reasoning/fit", json={
-        "dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
-        "n_hyperopt_steps": 1, "teacher_predict_url": f"{teacher_server.url}/{path}/predict",
-    }).json()["job_id"])
+def test_teacher_faults_fail_the_job_in_the_teachers_words(jobs, path, words):
+    job = jobs[path]
     assert job["status"] == "failed", job
     assert words in job["message"] and "Traceback" not in job["message"]
 
@@ -236,26 +249,15 @@ def test_teacher_urls_to_forbidden_addresses_are_refused_at_submit(client, house
     assert ["body", "teacher_predict_url"] in [e["loc"] for e in response.json()["errors"]]
 
 
-@pytest.fixture(scope="module")
-def canary() -> Iterator[TeacherServer]:
-    """A teacher on 127.0.0.2, which the test service's allow-list (127.0.0.1) leaves out."""
-    server = TeacherServer("127.0.0.2")
-    yield server
-    server.close()
-
-
 def test_the_guard_holds_before_and_at_connection_time(
-    client, houses_dataset, teacher_server, canary
+    client, houses_dataset, jobs, canary
 ):
-    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "model_types": ["linear"],
-            "n_hyperopt_steps": 1}
     # A literal address outside the allow-list is refused at submit.
     refused = client.post("/v1/reasoning/fit", json={
-        **body, "teacher_predict_url": f"{canary.url}/price/predict"})
+        "dataset_id": houses_dataset["dataset_id"], "task": REG,
+        "teacher_predict_url": f"{canary.url}/price/predict"})
     assert refused.status_code == 422 and "127.0.0.2" in refused.json()["detail"]
     # An allowed teacher that redirects there fails the job: redirects are not followed.
-    teacher_server.redirect_to = f"{canary.url}/price/predict"
-    job = wait_job(client, client.post("/v1/reasoning/fit", json={
-        **body, "teacher_predict_url": f"{teacher_server.url}/redirect/predict"}).json()["job_id"])
+    job = jobs["redirect"]
     assert job["status"] == "failed" and "HTTP 302" in job["message"]
     assert canary.count() == 0

@@ -76,37 +76,40 @@ def _distill_mid_synth_gen(client: httpx.Client, dataset: dict, teacher_id: str,
     return job_id
 
 
-def test_killing_the_job_manager_mid_job(
+def test_killing_the_job_manager_a_synth_gen_and_the_teacher_mid_job(
     client, service, houses_dataset, teacher_model_id, ray_driver
 ):
+    """Three faults one job survives, one after the other while it waits in synth-gen."""
     import ray
 
     from actors import JOB_MANAGER_NAME, NAMESPACE
 
     with _frozen_teacher(service, teacher_model_id) as teacher:
         job_id = _distill_mid_synth_gen(client, houses_dataset, teacher_model_id, teacher)
+        # The JobManager: Ray restarts it; it reloads the job store and reattaches to the
+        # runner that holds the attempt.
         manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
         ray.kill(manager, no_restart=False)
-        # Ray restarts it; it reloads the job store and reattaches to the job's runner.
         assert ray.get(manager.ping.remote(), timeout=60) == "ok"
+        # A SynthGen actor: Ray restarts it and runs its shard again (seeded: the same rows),
+        # calling the teacher again.
+        synth_gen = ray_state.wait_actor("SynthGen", job_id=job_id)
+        unread = ray_state.unread_call_bytes(teacher)
+        os.kill(synth_gen["Pid"], signal.SIGKILL)
+        ray_state.wait_until("the SynthGen actor's restart", lambda: [
+            a for a in ray_state.actors("SynthGen", state="ALIVE", job_id=job_id)
+            if a["ActorID"] == synth_gen["ActorID"] and a["Pid"] != synth_gen["Pid"]])
+        _teacher_called(teacher, unread)
+        # The TeacherModel, mid-predict: Ray restarts it (detached, max_restarts=-1) and
+        # the calls are made again.
+        os.kill(teacher["Pid"], signal.SIGKILL)
     job = _settled(client, job_id)
     assert job["status"] == "completed", job
     assert job["attempts"] == 1  # the attempt that was running went on
     # ... and its reports reached the new JobManager: the trials were counted.
     assert job["progress"] == {"done": 1, "total": 1}
-    ray_state.nothing_held()
-
-
-def test_killing_a_synth_gen_actor_mid_labelling(
-    client, service, houses_dataset, teacher_model_id, ray_driver
-):
-    with _frozen_teacher(service, teacher_model_id) as teacher:
-        job_id = _distill_mid_synth_gen(client, houses_dataset, teacher_model_id, teacher)
-        os.kill(ray_state.wait_actor("SynthGen", job_id=job_id)["Pid"], signal.SIGKILL)
-    job = _settled(client, job_id)
-    # Ray restarts the actor and runs its shard again (seeded, so the same rows).
-    assert job["status"] == "completed", job
-    assert job["attempts"] == 1
+    restarted = ray_state.wait_actor("TeacherModel", f"teacher:{teacher_model_id}", "ALIVE")
+    assert restarted["ActorID"] == teacher["ActorID"] and restarted["Pid"] != teacher["Pid"]
     ray_state.nothing_held()
 
 
@@ -132,26 +135,10 @@ def test_a_synth_gen_actor_lost_twice_fails_the_job(
     ray_state.nothing_held()
 
 
-def test_killing_a_teacher_model_mid_predict(
-    client, service, houses_dataset, teacher_model_id, ray_driver
-):
-    with _frozen_teacher(service, teacher_model_id) as teacher:
-        job_id = _distill_mid_synth_gen(client, houses_dataset, teacher_model_id, teacher)
-        os.kill(teacher["Pid"], signal.SIGKILL)
-    job = _settled(client, job_id)
-    # Ray restarts the teacher (detached, max_restarts=-1) and retries the calls.
-    assert job["status"] == "completed", job
-    assert job["attempts"] == 1
-    restarted = ray_state.wait_actor("TeacherModel", f"teacher:{teacher_model_id}", "ALIVE")
-    assert restarted["Pid"] != teacher["Pid"]
-    ray_state.nothing_held()
-
-
 def test_killing_a_trial_worker_mid_search(client, service, houses_dataset, ray_driver):
     job_id = _submit(client, houses_dataset, model_types=["xgboost"], n_hyperopt_steps=2)
     wait_for(client, job_id, lambda j: j["stage"] == "train", timeout=60)
-    # Tune's trial actor (ImplicitFunc), owned by this job's runner; it has a process
-    # seconds before its trial ends.
+    # Tune's trial actor (ImplicitFunc), owned by this job's runner, found while it starts.
     os.kill(ray_state.wait_actor("ImplicitFunc", job_id=job_id)["Pid"], signal.SIGKILL)
     job = _settled(client, job_id)
     assert job["status"] == "completed", job
@@ -168,16 +155,19 @@ def test_killing_the_pipeline_runner_mid_search(client, houses_dataset, ray_driv
     if anything did."""
     job_id = _submit(client, houses_dataset)
     wait_for(client, job_id, lambda j: j["stage"] == "train", timeout=60)
-    runner = ray_state.wait_actor("PipelineRunner", f"pipeline:{job_id}")["Pid"]
+    runner = ray_state.runner_of(job_id)
     trial = ray_state.wait_actor("ImplicitFunc", job_id=job_id)["Pid"]
     with ray_state.frozen(trial):  # so the search cannot end before the runner dies
         assert ray_state.placement_groups()  # the trial's, which must not outlive the runner
-        os.kill(runner, signal.SIGKILL)
+        os.kill(runner["Pid"], signal.SIGKILL)
     job = _settled(client, job_id)
-    # The JobManager starts the attempt over; Ray removed the dead runner's groups.
+    # The JobManager starts the attempt over; Ray removed the dead runner's groups ...
     assert job["status"] == "completed", job
     assert job["attempts"] == 2
     ray_state.nothing_held()
+    # ... and started the runner again, warm for the next job.
+    restarted = ray_state.wait_actor("PipelineRunner", runner["Name"], "ALIVE")
+    assert restarted["ActorID"] == runner["ActorID"] and restarted["Pid"] != runner["Pid"]
 
 
 @pytest.fixture
@@ -198,14 +188,11 @@ def test_a_runner_lost_at_every_attempt_fails_the_job_at_the_cap(
     from actors.job_manager import MAX_ATTEMPTS
 
     job_id = _submit(client, houses_dataset, teacher_predict_url=f"{gated.url}/gated/predict")
-    runner: dict[str, Any] = {"Pid": None}
     for attempt in range(1, MAX_ATTEMPTS + 1):
         calls = gated.count()
         wait_for(client, job_id, lambda j, n=attempt: j["attempts"] == n
                  and j["stage"] == "synth_gen")
-        runner = ray_state.wait_until("the attempt's runner", lambda old=runner["Pid"]: [
-            r for r in ray_state.actors("PipelineRunner", f"pipeline:{job_id}", "ALIVE")
-            if r["Pid"] != old])[0]
+        runner = ray_state.runner_of(job_id)
         ray_state.wait_until("the attempt to call its teacher", lambda n=calls: gated.count() > n)
         if attempt == 2:
             # A report of the lost attempt 1, arriving late, changes nothing.

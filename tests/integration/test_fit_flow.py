@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from reasoning.synthetic import houses
-from tests.integration.conftest import FITS, REG
-from tests.integration.service import submit, upload, wait_job
+from tests.integration.conftest import FITS
+from tests.integration.service import upload
 
 ROWS = [
     {"area_sqm": 72.5, "rooms": 3, "neighborhood": "harbor", "has_garden": False,
@@ -109,10 +109,8 @@ def test_predict_names_missing_and_unexpected_columns(client, some_model):
     assert "rooms" in detail and "colour" in detail
 
 
-def test_same_request_gives_same_model(client, houses_dataset, fits, some_model):
-    _, body = FITS["regression"]
-    again = wait_job(client, submit(client, "/v1/reasoning/fit",
-                                    {"dataset_id": houses_dataset["dataset_id"], **body}))
+def test_same_request_gives_same_model(client, fits, some_model):
+    again = fits["regression again"]  # submitted beside "regression", run at the same time
     first = some_model
     second = client.get(f"/v1/models/{again['model_id']}").json()
     assert again["model_id"] != first["model_id"]
@@ -125,24 +123,17 @@ def test_same_request_gives_same_model(client, houses_dataset, fits, some_model)
     assert predict[0]["predictions"] == predict[1]["predictions"]
 
 
-def test_filters_are_applied_and_reported(client, houses_dataset):
-    """Two filters at once: one keeps part of the table, the other too few rows to fit."""
-    dataset_id = houses_dataset["dataset_id"]
-    kept = submit(client, "/v1/reasoning/fit", {
-        "dataset_id": dataset_id, "task": REG, "model_types": ["gam"], "n_hyperopt_steps": 3,
-        "filter": {"kind": "cmp", "col": "listed_at", "op": ">=", "value": "2021-01-01"}})
-    starved = submit(client, "/v1/reasoning/fit", {
-        "dataset_id": dataset_id, "task": REG, "model_types": ["linear"],
-        "n_hyperopt_steps": 3, "filter": {"kind": "cmp", "col": "rooms", "op": ">", "value": 8}})
-
-    job = wait_job(client, kept)
+def test_a_filter_is_applied_and_reported(client, fits):
+    job = fits["filtered"]
     assert job["status"] == "completed", job
     card = client.get(f"/v1/models/{job['model_id']}").json()
     assert 0 < card["rows"]["after_filter"] < card["rows"]["total"]
     assert card["filter"]["col"] == "listed_at"
     assert f"{card['rows']['after_filter']:,} of {card['rows']['total']:,}" in card["summary"]
 
-    job = wait_job(client, starved)
+
+def test_a_filter_leaving_too_few_rows_fails_with_the_count(fits):
+    job = fits["starved"]
     assert job["status"] == "failed"
     assert "rows" in job["message"] and "Traceback" not in job["message"]
     assert job["model_id"] is None

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 from ray.tune.registry import TRAINABLE_CLASS, _global_registry
 from ray.tune.search import BasicVariantGenerator
 
 from reasoning.schemas import Trial
-from reasoning.training import PreparedData, score_trial
+from reasoning.training import PreparedData, score_trial, trial_workers
 from tune_configs import search_space
 
 TRIAL_CPUS = 1
@@ -106,7 +107,8 @@ def run_search(
     name: str,
     on_progress: Callable[[int, int], None],
 ) -> list[Trial]:
-    """Run one trial per configuration, in parallel, and return them in the given order.
+    """Run one trial per configuration, in parallel when the search is big enough to gain
+    from it (`trial_workers`), and return them in the given order.
 
     The configurations go to the trials by index (a grid over 0..n-1), so Tune only
     schedules them; the split goes to the object store once via with_parameters. A trial
@@ -124,7 +126,11 @@ def run_search(
     tuner = tune.Tuner(
         trainable,
         param_space={"trial_index": tune.grid_search(list(range(len(configs))))},
-        tune_config=tune.TuneConfig(metric="score", mode="min", reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            metric="score", mode="min", reuse_actors=True,
+            max_concurrent_trials=trial_workers(
+                data, len(configs), int(ray.cluster_resources().get("CPU", 1)) // TRIAL_CPUS),
+        ),
         run_config=tune.RunConfig(
             storage_path=str(storage),
             name=name,

@@ -11,9 +11,12 @@ submitted together once, in `fits`, so their fixed costs overlap.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,9 +37,9 @@ TENANT, OTHER = "alpha", "beta"
 os.environ["RAY_AUTH_MODE"] = "token"
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    home = tmp_path_factory.mktemp("home")
+def _launch_service() -> Service:
+    """The session's service, launched: keys made in-process, small limits."""
+    home = Path(tempfile.mkdtemp(prefix="reasoning-test-home-"))
     # Made in-process (test_auth runs `reasoning admin create-key` itself).
     paths = Home.at(home)
     credentials = CredentialStore(paths.auth_db, Keyring.at(paths.secret_key))
@@ -52,10 +55,38 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         REASONING_TEACHER_RETRIES="1",
         # The test teachers run on 127.0.0.1; every other non-public address stays refused.
         REASONING_TEACHER_ALLOW="127.0.0.1/32",
-    ).start()
+    ).launch()
     svc.keys = keys
-    yield svc
-    svc.stop()
+    return svc
+
+
+_launched: list[Service] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Launch the service as soon as the session knows it will run integration tests, so
+    its twenty-odd seconds of process starts and imports overlap the unit tests."""
+    if any(item.get_closest_marker("integration") for item in session.items):
+        _launched.append(_launch_service())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A launched service that no test asked for (the session stopped early) stops too."""
+    while _launched:
+        _launched.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    svc = _launched.pop() if _launched else _launch_service()
+    try:
+        yield svc.wait_ready()
+    finally:
+        svc.stop()
+        if request.session.testsfailed:
+            print(f"\nthe service's home and log are kept for a look: {svc.home}")
+        else:
+            shutil.rmtree(svc.home, ignore_errors=True)
 
 
 def _client_for(service: Service, tenant: str) -> httpx.Client:

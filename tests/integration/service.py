@@ -41,12 +41,20 @@ class Service:
         """API keys by tenant, for a service in auth mode `token`."""
 
     def start(self, timeout: float = 240) -> Service:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> Service:
+        """Start `reasoning serve` and return at once; `wait_ready` waits for it."""
         self.home.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "serve_app.cli", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--home", str(self.home)]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          env=self.env, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 240) -> Service:
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

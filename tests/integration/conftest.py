@@ -26,7 +26,15 @@ from reasoning.auth import CredentialStore
 from reasoning.home import Home
 from reasoning.keyring import Keyring
 from reasoning.synthetic import houses
-from tests.integration.service import TERMINAL, Service, login, submit, upload, wait_job
+from tests.integration.service import (
+    TERMINAL,
+    DemoOnACluster,
+    Service,
+    login,
+    submit,
+    upload,
+    wait_job,
+)
 
 UPLOAD_LIMIT = 400_000
 JSON_LIMIT = 1_000_000
@@ -61,19 +69,35 @@ def _launch_service() -> Service:
 
 
 _launched: list[Service] = []
+_demos: list[DemoOnACluster] = []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Launch the service as soon as the session knows it will run integration tests, so
-    its twenty-odd seconds of process starts and imports overlap the unit tests."""
-    if any(item.get_closest_marker("integration") for item in session.items):
+    """Launch the service as soon as the session knows it will run integration tests, and
+    the CLI test's demo (on a Ray of its own) if it will run, so that their process starts
+    and imports overlap the unit tests, which run first."""
+    chosen = [item for item in session.items if item.get_closest_marker("integration")]
+    if chosen:
         _launched.append(_launch_service())
+    if any(item.path.name == "test_cli.py" for item in chosen):
+        _demos.append(DemoOnACluster())
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A launched service that no test asked for (the session stopped early) stops too."""
+    """What was launched and no test asked for (the session stopped early) stops too."""
     while _launched:
         _launched.pop().stop()
+    while _demos:
+        _demos.pop().close()
+
+
+@pytest.fixture(scope="session")
+def demo_run() -> Iterator[DemoOnACluster]:
+    demo = _demos.pop() if _demos else DemoOnACluster()
+    try:
+        yield demo
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,45 @@ class RayHead:
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(30)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+class DemoOnACluster:
+    """`reasoning demo --address` on a Ray head of its own, run in a thread from creation.
+
+    It shares nothing with the session's service, so the session starts it when collection
+    ends (conftest.py) and its minute of process starts overlaps the unit tests; the test
+    waits for it and reads what it printed.
+    """
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="reasoning-demo-"))
+        self.done: subprocess.CompletedProcess[str] | None = None
+        self.head_outlived_demo = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="demo", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with RayHead() as head:
+                self.done = subprocess.run(
+                    [sys.executable, "-m", "serve_app.cli", "demo", "--address", head.address,
+                     "--port", str(free_port()), "--home", str(self.home / "home")],
+                    capture_output=True, text=True, timeout=300,
+                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+                )
+                # The demo ended its own work but must leave the cluster it joined running.
+                self.head_outlived_demo = head.proc is not None and head.proc.poll() is None
+        except BaseException as err:  # handed to the test, which raises it
+            self.error = err
+
+    def result(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        assert self.done is not None, "the demo did not end in time"
+        return self.done
+
+    def close(self) -> None:
+        self.thread.join(330)  # the head is stopped by the thread itself
+        shutil.rmtree(self.home, ignore_errors=True)

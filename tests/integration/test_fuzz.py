@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.integration.service import Service
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 """Examples per operation in the fuzzing phase (the explicit and coverage phases add theirs)."""
 TRANSPORT_HEADERS = frozenset({"accept", "accept-encoding", "connection", "user-agent"})
 """httpx's defaults: not credentials, and schemathesis's own client sets these."""

@@ -143,8 +143,10 @@ def run_search(
     try:
         results = tuner.fit()
     finally:
-        # The registration pickles the split's object references; dropped with it.
+        # The registration pickles the split's object references; dropped with it. The
+        # runner lives on, so the search's stop request goes too.
         _global_registry.unregister(TRAINABLE_CLASS, trainable._name)
+        _STOP_REQUESTED.discard(name)
     trials = []
     # The grid's trials in the order Tune made them, i.e. by index. Not by
     # result.config: a trial that died before it reported has none.

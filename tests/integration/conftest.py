@@ -76,6 +76,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Launch the service as soon as the session knows it will run integration tests, and
     the CLI test's demo (on a Ray of its own) if it will run, so that their process starts
     and imports overlap the unit tests, which run first."""
+    if session.config.option.collectonly:
+        return
     chosen = [item for item in session.items if item.get_closest_marker("integration")]
     if chosen:
         _launched.append(_launch_service())
@@ -86,7 +88,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """What was launched and no test asked for (the session stopped early) stops too."""
     while _launched:
-        _launched.pop().stop()
+        unused = _launched.pop()
+        unused.stop()
+        shutil.rmtree(unused.home, ignore_errors=True)
     while _demos:
         _demos.pop().close()
 

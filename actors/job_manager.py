@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from actors import JOB_MANAGER_NAME, NAMESPACE, first_line
+from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
 from reasoning.home import Home
@@ -316,12 +316,6 @@ class JobManager:
         with self.lock:
             del self.running[job_id]
             self._launch(self.store.get(job_id), lost)
-
-
-def last_line(err: BaseException) -> str:
-    """The exception a Ray error ends its traceback with (e.g. a constructor's error)."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(err).__name__
 
 
 def job_manager(

@@ -1,6 +1,8 @@
 """The JobManager: one named, detached actor that tracks every job and its pipeline.
 
-Its state is the SQLite JobStore, written on every change and read back in __init__.
+Its state is the JobStore in the metadata store: the JobManager is the one writer of job
+state changes, written on every change and read back in __init__ (ingress replicas read
+jobs there themselves, so status reads never wait on this actor).
 Pipelines run in a pool of warm PipelineRunner actors, one per running-job slot, started
 with the JobManager. After a JobManager restart the new instance asks the runners which
 attempts they hold and reattaches to those, and re-runs (fits are deterministic) the
@@ -22,10 +24,8 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
-from reasoning.home import Home
-from reasoning.jobs import JobStore
-from reasoning.keyring import Keyring
 from reasoning.schemas import Job, JobKind
+from reasoning.stores import Stores
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -53,16 +53,15 @@ class JobManager:
 
     def __init__(
         self,
-        home: str,
+        stores: Stores,
         max_running_jobs: int = 2,
         options: DistillOptions | None = None,
         name: str = JOB_MANAGER_NAME,
     ) -> None:
-        self.home, self.name = home, name
+        self.stores, self.name = stores, name
         self.max_running = max_running_jobs
         self.options = options or DistillOptions()
-        paths = Home.at(home)
-        self.store = JobStore(paths.jobs_db, Keyring.at(paths.secret_key))
+        self.store = stores.jobs()
         self.lock = threading.Lock()
         # The pool, started now so that no job waits for a process to start.
         self.runners: list[Any] = [self._new_runner(slot) for slot in range(max_running_jobs)]
@@ -140,7 +139,7 @@ class JobManager:
     # -- internals -------------------------------------------------------------------
 
     def _new_runner(self, slot: int) -> Any:
-        return runner(self.name, slot, self.home, self.options)
+        return runner(self.name, slot, self.stores, self.options)
 
     def _launch_pending(self) -> None:
         if not self.recovered.is_set():
@@ -319,7 +318,7 @@ class JobManager:
 
 
 def job_manager(
-    home: str, max_running_jobs: int = 2, options: DistillOptions | None = None
+    stores: Stores, max_running_jobs: int = 2, options: DistillOptions | None = None
 ) -> ray.actor.ActorHandle:
     """Get the JobManager, creating it on first use (detached: it outlives its creator)."""
     return (
@@ -334,5 +333,5 @@ def job_manager(
             max_task_retries=-1,
             max_concurrency=64,
         )
-        .remote(home, max_running_jobs, options)
+        .remote(stores, max_running_jobs, options)
     )

@@ -27,12 +27,10 @@ import ray
 from actors import JOB_MANAGER_NAME, NAMESPACE
 from actors.synth_gen import TeacherSpec, run_synth_gen
 from actors.trainer import request_stop, run_search, sample_configs
-from reasoning.datasets import DatasetStore
 from reasoning.distill import DistillOptions, diffmodel_fit
-from reasoning.home import Home
 from reasoning.munge import synthetic_size
-from reasoning.registry import ModelRegistry
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.stores import Stores
 from reasoning.teachers import TeacherError
 from reasoning.training import (
     JobFailure,
@@ -118,7 +116,7 @@ class Attempt:
 
     @property
     def search_name(self) -> str:
-        """The Tune experiment's name (and folder under the home's tune/)."""
+        """The Tune experiment's name (and folder under the artifact store's tune/)."""
         return f"{self.job_id}-attempt{self.number}"
 
 
@@ -126,12 +124,12 @@ class PipelineRunner:
     """A warm worker of the pool: `run` holds one attempt at a time; `outcome`, `cancel`
     and `holding` answer meanwhile (a threaded actor)."""
 
-    def __init__(self, manager: str, home: str, options: DistillOptions) -> None:
+    def __init__(self, manager: str, stores: Stores, options: DistillOptions) -> None:
         os.environ.update(TUNE_ENV)
         self.manager = manager
-        self.home = Home.at(home)
-        # Where every attempt writes: a runner that cannot write there cannot run any.
-        self.home.tune.mkdir(exist_ok=True)
+        self.stores = stores
+        # Opened now: a runner that cannot reach the stores cannot run any attempt.
+        self.datasets, self.models = stores.datasets(), stores.models()
         self.options = options
         self.attempt: Attempt | None = None
         self._lock = threading.Lock()
@@ -192,7 +190,7 @@ class _Pipeline:
     """The stages of one attempt, with what they share."""
 
     def __init__(self, runner: PipelineRunner, attempt: Attempt) -> None:
-        self.home, self.options = runner.home, runner.options
+        self.runner, self.options = runner, runner.options
         self.attempt = attempt
         self.job_id, self.kind, self.tenant = attempt.job_id, attempt.kind, attempt.tenant
         self.request = attempt.request
@@ -212,7 +210,7 @@ class _Pipeline:
         families = request.family_names()
         what = f"{n} {'/'.join(families)} trials"
         self._report(stage="queued", message="loading and splitting the dataset")
-        df = DatasetStore(self.home.datasets).load(str(request.dataset_id))
+        df = self.runner.datasets.load(str(request.dataset_id))
         data = prepare(df, request)
         self._check_cancelled()
         if getattr(request, "teacher_get_grads_url", None):
@@ -236,7 +234,7 @@ class _Pipeline:
             data,
             sample_configs(families, n, request.random_state),
             request.random_state,
-            self.home.tune,
+            self.runner.stores.artifact_store().tune_storage(),
             self.attempt.search_name,
             on_progress=self.reporter.trials,
         )
@@ -248,7 +246,7 @@ class _Pipeline:
     def _register(self, model: Any, card: ModelCard) -> Outcome:
         self._check_cancelled()
         card = card.model_copy(update={"tenant": self.tenant})
-        ModelRegistry(self.home.models).add(model, card)
+        self.runner.models.add(model, card)
         shown = card.metrics.fidelity or card.metrics.test
         which = "fidelity" if card.metrics.fidelity else "test"
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
@@ -260,7 +258,7 @@ class _Pipeline:
     def _teacher_spec(self) -> TeacherSpec:
         request = self.request
         if request.teacher_model_id is not None:
-            return TeacherSpec(model_id=str(request.teacher_model_id), home=str(self.home.root))
+            return TeacherSpec(model_id=str(request.teacher_model_id), stores=self.runner.stores)
         headers = tuple(sorted((request.teacher_predict_headers or {}).items()))
         return TeacherSpec(url=request.teacher_predict_url, headers=headers,
                            timeout=self.options.teacher_timeout,
@@ -288,7 +286,9 @@ class _Pipeline:
         return model, card
 
 
-def runner(manager: str, slot: int, home: str, options: DistillOptions) -> ray.actor.ActorHandle:
+def runner(
+    manager: str, slot: int, stores: Stores, options: DistillOptions
+) -> ray.actor.ActorHandle:
     """The pool's runner in this slot: the live one, or a new one (detached, named, so a
     new JobManager finds it; restarted by Ray if its process dies)."""
     return (
@@ -303,5 +303,5 @@ def runner(manager: str, slot: int, home: str, options: DistillOptions) -> ray.a
             max_restarts=-1,
             max_task_retries=0,  # an attempt lost with its process is the JobManager's call
         )
-        .remote(manager, home, options)
+        .remote(manager, stores, options)
     )

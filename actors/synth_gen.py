@@ -22,6 +22,7 @@ from actors.teacher import teacher_model
 from reasoning.distill import TeacherTargets
 from reasoning.egress import EgressPolicy
 from reasoning.munge import munge_shard, neighbour_index, shard
+from reasoning.stores import Stores
 from reasoning.teachers import HttpTeacher, TeacherAnswer, TeacherError
 from reasoning.training import JobFailure, PreparedData
 
@@ -38,7 +39,7 @@ class TeacherSpec:
     model_id: str | None = None
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    home: str = ""
+    stores: Stores | None = None
     timeout: float = 30.0
     retries: int = 3
     allow: str = ""
@@ -93,7 +94,7 @@ class SynthGen:
         self.labelled += rows
 
     def _label_by_handle(self, frame: pd.DataFrame) -> TeacherAnswer:
-        teacher = teacher_model(self.teacher.model_id or "", self.teacher.home)
+        teacher = teacher_model(self.teacher.model_id or "", self.teacher.stores)
         answers: list[TeacherAnswer] = []
         pending: list[tuple[ray.ObjectRef, int]] = []
 

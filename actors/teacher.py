@@ -11,17 +11,16 @@ import pandas as pd
 import ray
 
 from actors import NAMESPACE
-from reasoning.home import Home
 from reasoning.model import json_scalar
-from reasoning.registry import ModelRegistry
+from reasoning.stores import Stores
 from reasoning.teachers import TeacherAnswer
 
 
 class TeacherModel:
     """Loads one model once and answers `predict(batch)` with values or probabilities."""
 
-    def __init__(self, model_id: str, home: str) -> None:
-        registry = ModelRegistry(Home.at(home).models)
+    def __init__(self, model_id: str, stores: Stores) -> None:
+        registry = stores.models()
         self.model = registry.load(model_id)
         self.card = registry.card(model_id)
 
@@ -33,7 +32,7 @@ class TeacherModel:
         return TeacherAnswer(self.model.predict(frame).astype(float))
 
 
-def teacher_model(model_id: str, home: str) -> ray.actor.ActorHandle:
+def teacher_model(model_id: str, stores: Stores) -> ray.actor.ActorHandle:
     """The TeacherModel actor of this model, created if none is alive."""
     return (
         ray.remote(TeacherModel)
@@ -47,5 +46,5 @@ def teacher_model(model_id: str, home: str) -> ray.actor.ActorHandle:
             max_task_retries=3,
             max_concurrency=4,
         )
-        .remote(model_id, home)
+        .remote(model_id, stores)
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import ray
 from ray import tune
 from ray.tune.registry import TRAINABLE_CLASS, _global_registry
@@ -52,7 +52,9 @@ def _trial(
     config: dict[str, Any], data: PreparedData, configs: list[dict[str, Any]], random_state: int
 ) -> None:
     chosen = configs[config["trial_index"]]
-    tune.report({"score": score_trial(data, chosen["family"], chosen["params"], random_state)})
+    score = score_trial(data, chosen["family"], chosen["params"], random_state)
+    # Reported so the card says where each trial ran (a cluster operator's question).
+    tune.report({"score": score, "node": ray.util.get_node_ip_address()})
 
 
 class _Progress(tune.Callback):
@@ -103,7 +105,7 @@ def run_search(
     data: PreparedData,
     configs: list[dict[str, Any]],
     random_state: int,
-    storage: Path,
+    storage: tuple[str, pyarrow.fs.FileSystem | None],
     name: str,
     on_progress: Callable[[int, int], None],
 ) -> list[Trial]:
@@ -132,7 +134,8 @@ def run_search(
                 data, len(configs), int(ray.cluster_resources().get("CPU", 1)) // TRIAL_CPUS),
         ),
         run_config=tune.RunConfig(
-            storage_path=str(storage),
+            storage_path=storage[0],
+            storage_filesystem=storage[1],
             name=name,
             verbose=0,
             callbacks=[_Progress(len(configs), on_progress)],
@@ -151,7 +154,8 @@ def run_search(
     # The grid's trials in the order Tune made them, i.e. by index. Not by
     # result.config: a trial that died before it reported has none.
     for chosen, result in zip(configs, results, strict=True):
-        score = (result.metrics or {}).get("score")
+        metrics = result.metrics or {}
+        score = metrics.get("score")
         ok = result.error is None and score is not None and math.isfinite(score)
         trials.append(
             Trial(
@@ -159,6 +163,7 @@ def run_search(
                 params=chosen["params"],
                 score=float(score) if ok else None,
                 error=None if result.error is None else _last_line(result.error),
+                node=metrics.get("node"),
             )
         )
     return trials

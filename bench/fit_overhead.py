@@ -46,9 +46,9 @@ if str(ROOT) not in sys.path:
 from actors.trainer import sample_configs  # noqa: E402
 from bench.tables import table  # noqa: E402
 from reasoning.datasets import DatasetStore, read_table  # noqa: E402
-from reasoning.home import Home  # noqa: E402
 from reasoning.registry import ModelRegistry  # noqa: E402
 from reasoning.schemas import ReasoningFitRequest, Trial  # noqa: E402
+from reasoning.stores import Stores  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
 from reasoning.training import finalize, prepare, score_trial  # noqa: E402
 from tests.integration.service import Service  # noqa: E402
@@ -321,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             service.stop()
 
-        home = Home.at(Path(tmp) / "plain-home")
-        store, registry = DatasetStore(home.datasets), ModelRegistry(home.models)
+        plain = Stores.resolve(Path(tmp) / "plain-home")
+        plain.upgrade()
+        store, registry = plain.datasets(), plain.models()
         uploaded = read_table("houses.csv", csv)
         plain_id = str(store.add(uploaded, "houses").dataset_id)
         assert store.load(plain_id).dtypes.equals(uploaded.dtypes), "dtypes changed in store"

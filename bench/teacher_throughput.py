@@ -54,8 +54,7 @@ if str(ROOT) not in sys.path:
 
 from actors.teacher import TeacherModel, teacher_model  # noqa: E402
 from bench.tables import table  # noqa: E402
-from reasoning.datasets import DatasetStore  # noqa: E402
-from reasoning.home import Home  # noqa: E402
+from reasoning.stores import Stores  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
 from reasoning.teachers import HttpTeacher, TeacherAnswer  # noqa: E402
 from tests.integration.service import Service, upload, wait_job  # noqa: E402
@@ -252,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = upload(client, houses(args.rows, seed=args.seed + 1), "houses-rows")
             model_id = card["model_id"]
             features = [f["name"] for f in card["features"]]
-            store = DatasetStore(Home.at(home).datasets)
+            store = Stores.resolve(home).datasets()
             frame = store.load(rows["dataset_id"])[features]
             trained = store.load(train["dataset_id"])[features]
             if not frame.dtypes.equals(trained.dtypes):

@@ -17,45 +17,22 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from reasoning.database import api_keys, reading, refresh_tokens, writing
 from reasoning.keyring import Keyring
 from reasoning.schemas import DEFAULT_TENANT, TENANT_PATTERN
 
 ALGORITHM = "HS256"
 CLOCK_SKEW = 60
 """Seconds a token's `iat` may lie ahead of this service's clock (another replica's)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    token_id TEXT PRIMARY KEY,
-    family_id TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    used_at REAL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS refresh_family ON refresh_tokens (family_id);
-"""
-
 
 class Principal(BaseModel):
     """Who a request acts for; every dataset, model and job belongs to one tenant."""
@@ -113,43 +90,26 @@ def _split(credential: str, prefix: str) -> tuple[str, str]:
 
 
 class CredentialStore:
-    """API keys and refresh tokens in one SQLite file; access tokens are stateless JWTs."""
+    """API keys and refresh tokens in the metadata store; access tokens are stateless JWTs.
+
+    Each rule holds with many replicas on one database: a refresh token is marked used
+    by an UPDATE that only an unused token passes, so of two presenters racing with the
+    same token exactly one wins, and the other is treated as the reuse it is.
+    """
 
     KEY_PREFIX, REFRESH_PREFIX = "rsk_", "rrt_"
 
     def __init__(
         self,
-        path: Path,
+        engine: Engine,
         keyring: Keyring,
         policy: TokenPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path, self.policy = path, policy or TokenPolicy()
+        self._engine, self.policy = engine, policy or TokenPolicy()
         self.clock = clock
         """Seconds since the epoch; every expiry is judged by it (tests move it on)."""
         self._signing_key = keyring.derive("access-tokens")
-        db = sqlite3.connect(path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, on creation
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One short transaction; a connection each, so threads and processes can share."""
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
 
     # -- keys (the admin CLI) ------------------------------------------------------------
 
@@ -157,39 +117,39 @@ class CredentialStore:
         """A new API key for `tenant` (created by its first key): (key id, the key)."""
         check_tenant(tenant)
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO api_keys (key_id, tenant, hash, created_at) VALUES (?, ?, ?, ?)",
-                (key_id, tenant, _digest(secret), self.clock()),
-            )
+        with writing(self._engine) as db:
+            db.execute(insert(api_keys).values(
+                key_id=key_id, tenant=tenant, hash=_digest(secret), created_at=self.clock()))
         return key_id, f"{self.KEY_PREFIX}{key_id}.{secret}"
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke a key and every refresh token it led to; access tokens run out on their own."""
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (self.clock(), key_id),
+        with writing(self._engine) as db:
+            changed = db.execute(
+                update(api_keys)
+                .where((api_keys.c.key_id == key_id) & api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
             )
-            db.execute("UPDATE refresh_tokens SET revoked = 1 WHERE key_id = ?", (key_id,))
-            return cur.rowcount == 1
+            db.execute(update(refresh_tokens).where(refresh_tokens.c.key_id == key_id)
+                       .values(revoked=1))
+            return changed.rowcount == 1
 
     def list_keys(self) -> list[dict[str, Any]]:
-        with self._tx() as db:
-            rows = db.execute(
-                "SELECT key_id, tenant, created_at, revoked_at FROM api_keys ORDER BY created_at"
-            ).fetchall()
-        return [dict(r) for r in rows]
+        query = select(api_keys.c.key_id, api_keys.c.tenant, api_keys.c.created_at,
+                       api_keys.c.revoked_at).order_by(api_keys.c.created_at)
+        with reading(self._engine) as db:
+            return [dict(r) for r in db.execute(query).mappings()]
 
     # -- tokens --------------------------------------------------------------------------
 
     def exchange(self, api_key: str) -> TokenPair:
         """Access and refresh tokens for a valid, unrevoked API key."""
         key_id, secret = _split(api_key, self.KEY_PREFIX)
-        with self._tx() as db:
+        with writing(self._engine) as db:
             row = db.execute(
-                "SELECT tenant, hash, revoked_at FROM api_keys WHERE key_id = ?", (key_id,)
-            ).fetchone()
+                select(api_keys.c.tenant, api_keys.c.hash, api_keys.c.revoked_at)
+                .where(api_keys.c.key_id == key_id)
+            ).mappings().first()
             # Compare even for an unknown id, so timing does not tell which ids exist.
             stored = row["hash"] if row is not None else _digest("")
             if not hmac.compare_digest(stored, _digest(secret)) or row is None:
@@ -208,12 +168,12 @@ class CredentialStore:
         tenant = self._decode(access_token, verify_exp=False)["sub"]
         token_id, secret = _split(refresh_token, self.REFRESH_PREFIX)
         now, reused = self.clock(), False
-        with self._tx() as db:
+        with writing(self._engine) as db:
             row = db.execute(
-                "SELECT r.*, k.revoked_at AS key_revoked FROM refresh_tokens r"
-                " JOIN api_keys k ON k.key_id = r.key_id WHERE r.token_id = ?",
-                (token_id,),
-            ).fetchone()
+                select(refresh_tokens, api_keys.c.revoked_at.label("key_revoked"))
+                .join(api_keys, api_keys.c.key_id == refresh_tokens.c.key_id)
+                .where(refresh_tokens.c.token_id == token_id)
+            ).mappings().first()
             stored = row["hash"] if row is not None else _digest("")
             if not hmac.compare_digest(stored, _digest(secret)) or row is None:
                 raise AuthError("the refresh token is not valid")
@@ -221,36 +181,38 @@ class CredentialStore:
                 raise AuthError("the refresh token belongs to another principal")
             if row["revoked"] or row["key_revoked"] is not None:
                 raise AuthError("the refresh token has been revoked")
-            if row["used_at"] is not None:
+            if row["used_at"] is None and row["expires_at"] <= now:
+                raise AuthError("the refresh token has expired")
+            first_use = row["used_at"] is None and db.execute(
+                update(refresh_tokens)
+                .where((refresh_tokens.c.token_id == token_id)
+                       & refresh_tokens.c.used_at.is_(None))
+                .values(used_at=now)
+            ).rowcount == 1
+            if first_use:
+                pair = self._issue(db, tenant, row["key_id"], row["family_id"])
+            else:
                 # Reuse: someone holds a copy. Revoke the family so neither copy works (and
                 # commit that before refusing: an exception here would roll it back).
-                db.execute(
-                    "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?",
-                    (row["family_id"],),
-                )
+                db.execute(update(refresh_tokens)
+                           .where(refresh_tokens.c.family_id == row["family_id"])
+                           .values(revoked=1))
                 reused = True
-            elif row["expires_at"] <= now:
-                raise AuthError("the refresh token has expired")
-            else:
-                db.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_id = ?",
-                           (now, token_id))
-                pair = self._issue(db, tenant, row["key_id"], row["family_id"])
         if reused:
             raise AuthError("the refresh token was already used; its family is revoked")
         return Principal(tenant=tenant), pair
 
-    def _issue(self, db: sqlite3.Connection, tenant: str, key_id: str, family: str) -> TokenPair:
+    def _issue(self, db: Connection, tenant: str, key_id: str, family: str) -> TokenPair:
         now, policy = int(self.clock()), self.policy
         claims = {
             "iss": policy.issuer, "aud": policy.audience, "sub": tenant,
             "iat": now, "exp": now + policy.access_ttl, "jti": secrets.token_hex(8),
         }
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        db.execute(
-            "INSERT INTO refresh_tokens (token_id, family_id, key_id, tenant, hash, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (token_id, family, key_id, tenant, _digest(secret), now + policy.refresh_ttl),
-        )
+        db.execute(insert(refresh_tokens).values(
+            token_id=token_id, family_id=family, key_id=key_id, tenant=tenant,
+            hash=_digest(secret), expires_at=now + policy.refresh_ttl, used_at=None, revoked=0,
+        ))
         return TokenPair(
             access_token=self.sign(claims),
             expires_in=policy.access_ttl,

@@ -2,17 +2,15 @@
 
 Uploads come from users, so every way a file can be unreadable is a `DatasetError` whose
 message says what is wrong (quoting the parser) instead of a 500. Stored datasets are
-immutable: `root/<id>/data.parquet` plus `root/<id>/meta.json` (a `DatasetInfo`).
+immutable: `datasets/<id>/data.parquet` in the artifact store, and a `DatasetInfo` in
+the metadata store's catalog.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 import re
-import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy import Engine, insert, select
 
+from reasoning.artifacts import ArtifactStore
+from reasoning.database import datasets as catalog
+from reasoning.database import reading, writing
 from reasoning.encoding import infer_dtype
 from reasoning.schemas import DEFAULT_TENANT, Column, DatasetInfo
 
@@ -307,31 +309,26 @@ class ColumnSummary:
 
 
 class DatasetStore:
-    """Immutable datasets on disk: `root/<id>/data.parquet` and `root/<id>/meta.json`."""
+    """Immutable datasets: the Parquet file in the artifact store, the `DatasetInfo` in
+    the metadata store's catalog. A dataset exists once its catalog row commits, and the
+    row is written after the file, so nobody ever reads half a dataset."""
 
-    DATA = "data.parquet"
-    META = "meta.json"
+    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+        self._engine, self.artifacts = engine, artifacts
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def _dir(self, dataset_id: str | uuid.UUID) -> Path:
-        """The dataset's folder; ids are parsed as UUIDs so no path can escape `root`."""
+    @staticmethod
+    def key(dataset_id: str | uuid.UUID) -> str:
+        """The dataset's Parquet object; ids are parsed as UUIDs so no key can escape."""
         try:
             canonical = dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(
                 str(dataset_id)
             )
         except (ValueError, AttributeError, TypeError) as exc:
             raise KeyError(f"unknown dataset {dataset_id!r}") from exc
-        return self.root / str(canonical)
+        return f"datasets/{canonical}/data.parquet"
 
     def add(self, df: pd.DataFrame, name: str, tenant: str = DEFAULT_TENANT) -> DatasetInfo:
-        """Store `df` and return its description.
-
-        Both files are written into a hidden temporary folder that is renamed into place,
-        so readers see either the whole dataset or nothing, even after a crash.
-        """
+        """Store `df` and return its description."""
         dataset_id = uuid.uuid4()
         columns = [Column(name=str(c), dtype=infer_dtype(df[c])) for c in df.columns]
         info = DatasetInfo(
@@ -342,50 +339,40 @@ class DatasetStore:
             created_at=datetime.now(UTC),
             tenant=tenant,
         )
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dataset_id}-", dir=self.root))
-        try:
-            df.to_parquet(tmp / self.DATA, index=False)
-            meta = tmp / self.META
-            meta.write_text(info.model_dump_json(indent=2), encoding="utf-8")
-            _fsync(meta)
-            _fsync(tmp / self.DATA)
-            os.rename(tmp, self.root / str(dataset_id))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        buffer = io.BytesIO()
+        df.to_parquet(buffer, index=False)
+        self.artifacts.put(self.key(dataset_id), buffer.getvalue())
+        with writing(self._engine) as db:
+            db.execute(insert(catalog).values(
+                dataset_id=str(dataset_id), tenant=tenant,
+                created_at=info.created_at.isoformat(), info=info.model_dump_json(),
+            ))
         return info
 
     def get(self, dataset_id: str | uuid.UUID, tenant: str | None = None) -> DatasetInfo:
         """The dataset's description; KeyError when there is no such dataset (for `tenant`)."""
-        meta = self._dir(dataset_id) / self.META
-        try:
-            info = DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise KeyError(f"unknown dataset {dataset_id}") from exc
-        if tenant is not None and info.tenant != tenant:
+        self.key(dataset_id)  # an id that is no UUID is unknown, not a query
+        with reading(self._engine) as db:
+            row = db.execute(
+                select(catalog.c.tenant, catalog.c.info)
+                .where(catalog.c.dataset_id == str(uuid.UUID(str(dataset_id))))
+            ).first()
+        if row is None or (tenant is not None and row.tenant != tenant):
             raise KeyError(f"unknown dataset {dataset_id}")
-        return info
+        return DatasetInfo.model_validate_json(row.info)
 
     def list(self, tenant: str | None = None) -> list[DatasetInfo]:
-        """Every complete dataset, newest first (unfinished or foreign folders are skipped)."""
-        infos: list[DatasetInfo] = []
-        for child in self.root.iterdir():
-            meta = child / self.META
-            if child.name.startswith(".") or not meta.is_file():
-                continue
-            try:
-                infos.append(DatasetInfo.model_validate_json(meta.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                log.warning("skipping dataset folder %s: %s", child, exc)
-        infos.sort(key=lambda i: i.created_at, reverse=True)
-        return [i for i in infos if tenant is None or i.tenant == tenant]
+        """Every dataset (of `tenant`), newest first."""
+        query = select(catalog.c.info).order_by(catalog.c.created_at.desc())
+        if tenant is not None:
+            query = query.where(catalog.c.tenant == tenant)
+        with reading(self._engine) as db:
+            return [DatasetInfo.model_validate_json(info) for info in db.execute(query).scalars()]
 
     def column_summary(self, dataset_id: str | uuid.UUID, column: str) -> ColumnSummary:
         """Counts and range of one column, read alone from the Parquet file (fast at submit)."""
-        path = self._dir(dataset_id) / self.DATA
-        if not path.is_file():
-            raise KeyError(f"unknown dataset {dataset_id}")
-        values = pq.read_table(path, columns=[column]).column(column)
+        with self.artifacts.reader(self.key(dataset_id)) as source:
+            values = pq.read_table(source, columns=[column]).column(column)
         present = len(values) - values.null_count
         bounds = pc.min_max(values) if present else None
         return ColumnSummary(
@@ -397,12 +384,5 @@ class DatasetStore:
 
     def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
         """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""
-        path = self._dir(dataset_id) / self.DATA
-        if not path.is_file():
-            raise KeyError(f"unknown dataset {dataset_id}")
-        return pd.read_parquet(path)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+        with self.artifacts.reader(self.key(dataset_id)) as source:
+            return pq.read_table(source).to_pandas()

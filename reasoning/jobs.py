@@ -1,63 +1,30 @@
-"""The durable record of every job: a small SQLite table that survives any process.
+"""The durable record of every job: the metadata store's `jobs` table.
 
 Ray keeps no actor state, so the JobManager writes each change here and reloads it on
-start. Rules the store enforces itself: terminal states (completed, failed) never
-change, whoever asks; a job is seen only by its tenant; an Idempotency-Key names one
-job per tenant; and secret request fields (teacher headers) are stored sealed with the
-service's keyring, never in plain text.
+start; ingress replicas read jobs straight from it. Rules the store enforces itself:
+terminal states (completed, failed) never change, whoever asks (every change is one
+UPDATE conditioned on an open status); a job is seen only by its tenant; an
+Idempotency-Key names one job per tenant (a unique index); and secret request fields
+(teacher headers) are stored sealed with the service's keyring, never in plain text.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, RowMapping, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from reasoning.database import jobs, reading, writing
 from reasoning.keyring import Keyring
 from reasoning.schemas import DEFAULT_TENANT, Job, JobKind, Progress
 
 SECRET_FIELDS = ("teacher_predict_headers",)
 """Request fields that hold credentials for someone else's server."""
 SEALED = "<sealed>"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    message TEXT NOT NULL,
-    dataset_id TEXT NOT NULL,
-    request TEXT NOT NULL,
-    progress_done INTEGER NOT NULL DEFAULT 0,
-    progress_total INTEGER NOT NULL DEFAULT 0,
-    model_id TEXT,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0
-)
-"""
-# Columns added after the first release; an older jobs.sqlite gets them on open.
-_ADDED = {
-    "tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'",
-    "idempotency_key": "TEXT",
-    "fingerprint": "TEXT",
-    "sealed": "TEXT",
-}
-_INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
-    " WHERE idempotency_key IS NOT NULL",
-    # The JobManager looks for the oldest open jobs at every submit, with thousands queued.
-    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs (status, created_at)",
-)
-_OPEN = "status NOT IN ('completed', 'failed')"
+OPEN = jobs.c.status.not_in(("completed", "failed"))
 
 
 class IdempotencyConflict(ValueError):
@@ -69,33 +36,10 @@ def _now() -> str:
 
 
 class JobStore:
-    """Jobs in one SQLite file; safe to share between the threads of one process."""
+    """Jobs in the metadata store; safe to share between threads and processes."""
 
-    def __init__(self, path: Path, keyring: Keyring | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._keyring = keyring
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(_SCHEMA)
-        present = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
-        for column, decl in _ADDED.items():
-            if column not in present:
-                self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
-        for index in _INDEXES:
-            self._conn.execute(index)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def __init__(self, engine: Engine, keyring: Keyring | None = None) -> None:
+        self._engine, self._keyring = engine, keyring
 
     def create(
         self,
@@ -116,40 +60,44 @@ class JobStore:
         if idempotency_key is not None:
             fingerprint = self._need_keyring().fingerprint({"kind": kind, "request": request})
         stored, sealed = self._seal(request)
-        with self._tx() as db:
-            if idempotency_key is not None:
-                earlier = db.execute(
-                    "SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?",
-                    (tenant, idempotency_key),
-                ).fetchone()
-                if earlier is not None:
-                    if earlier["fingerprint"] != fingerprint:
-                        raise IdempotencyConflict(
-                            f"Idempotency-Key {idempotency_key!r} was already used for job"
-                            f" {earlier['job_id']} with a different request"
-                        )
-                    return _to_job(earlier)
-            db.execute(
-                "INSERT OR IGNORE INTO jobs (job_id, kind, status, stage, message, dataset_id,"
-                " request, created_at, tenant, idempotency_key, fingerprint, sealed)"
-                " VALUES (?, ?, 'pending', 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(job_id), kind, "queued", str(dataset_id), json.dumps(stored), _now(),
-                 tenant, idempotency_key, fingerprint, sealed),
-            )
+        row = dict(
+            job_id=str(job_id), kind=kind, status="pending", stage="queued", message="queued",
+            dataset_id=str(dataset_id), request=json.dumps(stored), created_at=_now(),
+            tenant=tenant, idempotency_key=idempotency_key, fingerprint=fingerprint,
+            sealed=sealed, progress_done=0, progress_total=0, attempts=0,
+        )
+        try:
+            with writing(self._engine) as db:
+                db.execute(insert(jobs).values(**row))
+        except IntegrityError:
+            # The id or the tenant's key is taken (perhaps by a submit racing this one).
+            pass
+        if idempotency_key is not None:
+            earlier = self._one(
+                (jobs.c.tenant == tenant) & (jobs.c.idempotency_key == idempotency_key))
+            if earlier is not None and earlier["fingerprint"] != fingerprint:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {idempotency_key!r} was already used for job"
+                    f" {earlier['job_id']} with a different request"
+                )
+            if earlier is not None:
+                return _to_job(earlier)
         return self.get(job_id)
+
+    def _one(self, where: Any) -> RowMapping | None:
+        with reading(self._engine) as db:
+            return db.execute(select(jobs).where(where)).mappings().first()
 
     def get(self, job_id: str, tenant: str | None = None) -> Job:
         """The job, or KeyError (also when it belongs to a tenant other than `tenant`)."""
-        row = self._conn.execute("SELECT * FROM jobs WHERE job_id = ?", (str(job_id),)).fetchone()
+        row = self._one(jobs.c.job_id == str(job_id))
         if row is None or (tenant is not None and row["tenant"] != tenant):
             raise KeyError(job_id)
         return _to_job(row)
 
     def request(self, job_id: str) -> dict[str, Any]:
         """The job's request as submitted, secret fields unsealed: for its runner only."""
-        row = self._conn.execute(
-            "SELECT request, sealed FROM jobs WHERE job_id = ?", (str(job_id),)
-        ).fetchone()
+        row = self._one(jobs.c.job_id == str(job_id))
         if row is None:
             raise KeyError(job_id)
         request = json.loads(row["request"])
@@ -160,14 +108,13 @@ class JobStore:
     def list(
         self, limit: int = 100, status: str | None = None, tenant: str | None = None
     ) -> list[Job]:
-        where = [(c, v) for c, v in (("status", status), ("tenant", tenant)) if v]
-        sql = "SELECT * FROM jobs" + (
-            " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else ""
-        )
-        rows = self._conn.execute(
-            sql + " ORDER BY created_at DESC LIMIT ?", [*(v for _, v in where), limit]
-        )
-        return [_to_job(r) for r in rows]
+        query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(jobs.c.status == status)
+        if tenant:
+            query = query.where(jobs.c.tenant == tenant)
+        with reading(self._engine) as db:
+            return [_to_job(r) for r in db.execute(query).mappings()]
 
     def _seal(self, request: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """The request to store in plain text (secret values masked), and the sealed rest."""
@@ -182,27 +129,26 @@ class JobStore:
             raise RuntimeError("this JobStore was opened without the service's keyring")
         return self._keyring
 
-    def unfinished(self, limit: int = -1) -> list[Job]:
-        """Jobs to (re)run: pending or running, oldest first (at most `limit`; -1: all)."""
-        rows = self._conn.execute(
-            "SELECT * FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at"
-            " LIMIT ?", (limit,),
-        )
-        return [_to_job(r) for r in rows]
+    def unfinished(self, limit: int | None = None) -> list[Job]:
+        """Jobs to (re)run: pending or running, oldest first (at most `limit`)."""
+        query = (select(jobs).where(jobs.c.status.in_(("pending", "running")))
+                 .order_by(jobs.c.created_at).limit(limit))
+        with reading(self._engine) as db:
+            return [_to_job(r) for r in db.execute(query).mappings()]
 
     def start_attempt(self, job_id: str, message: str) -> int:
         """Mark the job running for a new attempt; returns the attempt number (0 if terminal)."""
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET status = 'running', stage = 'queued', message = ?,"
-                f" attempts = attempts + 1, started_at = COALESCE(started_at, ?),"
-                f" progress_done = 0, progress_total = 0 WHERE job_id = ? AND {_OPEN}",
-                (message, _now(), str(job_id)),
-            )
-            if cur.rowcount == 0:
-                return 0
-            row = db.execute("SELECT attempts FROM jobs WHERE job_id = ?", (str(job_id),))
-            return int(row.fetchone()["attempts"])
+        with writing(self._engine) as db:
+            attempts = db.execute(
+                update(jobs)
+                .where((jobs.c.job_id == str(job_id)) & OPEN)
+                .values(status="running", stage="queued", message=message,
+                        attempts=jobs.c.attempts + 1,
+                        started_at=func.coalesce(jobs.c.started_at, _now()),
+                        progress_done=0, progress_total=0)
+                .returning(jobs.c.attempts)
+            ).scalar()
+        return int(attempts or 0)
 
     def report(
         self,
@@ -214,39 +160,34 @@ class JobStore:
         total: int | None = None,
     ) -> None:
         """Record progress of an open job; a terminal job ignores it."""
-        with self._tx() as db:
-            db.execute(
-                f"UPDATE jobs SET stage = COALESCE(?, stage), message = COALESCE(?, message),"
-                f" progress_done = COALESCE(?, progress_done),"
-                f" progress_total = COALESCE(?, progress_total) WHERE job_id = ? AND {_OPEN}",
-                (stage, message, done, total, str(job_id)),
-            )
+        values = {k: v for k, v in (("stage", stage), ("message", message),
+                                    ("progress_done", done), ("progress_total", total))
+                  if v is not None}
+        if values:
+            self._update_open(job_id, **values)
 
     def complete(self, job_id: str, model_id: str, message: str) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET status = 'completed', stage = 'done', model_id = ?,"
-                f" message = ?, finished_at = ?, progress_done = progress_total"
-                f" WHERE job_id = ? AND {_OPEN}",
-                (str(model_id), message, _now(), str(job_id)),
-            )
-            return cur.rowcount == 1
+        return self._update_open(
+            job_id, status="completed", stage="done", model_id=str(model_id), message=message,
+            finished_at=_now(), progress_done=jobs.c.progress_total,
+        )
 
     def fail(self, job_id: str, message: str, error: str | None = None) -> bool:
         """Fail an open job with a message a user can act on; `error` keeps the detail."""
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET status = 'failed', message = ?, error = ?, finished_at = ?"
-                f" WHERE job_id = ? AND {_OPEN}",
-                (message, error or message, _now(), str(job_id)),
+        return self._update_open(
+            job_id, status="failed", message=message, error=error or message, finished_at=_now()
+        )
+
+    def _update_open(self, job_id: str, **values: Any) -> bool:
+        """Change an open job; False if it is terminal (or unknown)."""
+        with writing(self._engine) as db:
+            changed = db.execute(
+                update(jobs).where((jobs.c.job_id == str(job_id)) & OPEN).values(**values)
             )
-            return cur.rowcount == 1
-
-    def close(self) -> None:
-        self._conn.close()
+            return changed.rowcount == 1
 
 
-def _to_job(row: sqlite3.Row) -> Job:
+def _to_job(row: RowMapping) -> Job:
     return Job(
         job_id=row["job_id"],
         status=row["status"],

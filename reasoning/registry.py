@@ -1,70 +1,71 @@
-"""Where fitted models live: one folder per model with the pickled estimator and its card.
+"""Where fitted models live: the pickled estimator in the artifact store, its card in
+the metadata store's catalog.
 
-A model appears only once both files are written (temporary folder, then rename), so a
-reader never sees half a model and a crashed finalize leaves nothing registered.
+A model exists once its catalog row commits, and the row is written after the pickle,
+so a reader never sees half a model and a crashed finalize leaves nothing registered.
 """
 
 from __future__ import annotations
 
 import pickle
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, insert, select
+
+from reasoning.artifacts import ArtifactStore
+from reasoning.database import models as catalog
+from reasoning.database import reading, writing
 from reasoning.schemas import ModelCard
 
 
 class ModelRegistry:
-    """Models under `root/<model_id>/{model.pkl, card.json}`."""
+    """Models as `models/<model_id>/model.pkl` objects plus one catalog row each."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+        self._engine, self.artifacts = engine, artifacts
 
     def add(self, model: Any, card: ModelCard) -> ModelCard:
-        final = self.root / str(card.model_id)
-        tmp = self.root / f".tmp-{card.model_id}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            with open(tmp / "model.pkl", "wb") as fh:
-                pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            (tmp / "card.json").write_text(card.model_dump_json(indent=2))
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        model_id = _canonical(card.model_id)
+        self.artifacts.put(_key(model_id), pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        with writing(self._engine) as db:
+            db.execute(insert(catalog).values(
+                model_id=model_id, tenant=card.tenant,
+                created_at=card.created_at.isoformat(), card=card.model_dump_json(),
+            ))
         return card
 
     def card(self, model_id: str, tenant: str | None = None) -> ModelCard:
         """The model's card, or KeyError (also when it is not `tenant`'s)."""
-        path = self._dir(model_id) / "card.json"
-        if not path.is_file():
+        with reading(self._engine) as db:
+            row = db.execute(
+                select(catalog.c.tenant, catalog.c.card)
+                .where(catalog.c.model_id == _canonical(model_id))
+            ).first()
+        if row is None or (tenant is not None and row.tenant != tenant):
             raise KeyError(model_id)
-        card = ModelCard.model_validate_json(path.read_text())
-        if tenant is not None and card.tenant != tenant:
-            raise KeyError(model_id)
-        return card
+        return ModelCard.model_validate_json(row.card)
 
     def load(self, model_id: str) -> Any:
         """The fitted estimator, or KeyError."""
-        path = self._dir(model_id) / "model.pkl"
-        if not path.is_file():
-            raise KeyError(model_id)
-        with open(path, "rb") as fh:
-            return pickle.load(fh)  # noqa: S301 - written by this service only
+        self.card(model_id)  # only a catalogued model: an object alone is not one
+        return pickle.loads(self.artifacts.get(_key(_canonical(model_id))))  # noqa: S301 - ours
 
     def list(self, tenant: str | None = None) -> list[ModelCard]:
-        cards = [
-            ModelCard.model_validate_json((d / "card.json").read_text())
-            for d in self.root.iterdir()
-            if not d.name.startswith(".") and (d / "card.json").is_file()
-        ]
-        cards = [c for c in cards if tenant is None or c.tenant == tenant]
-        return sorted(cards, key=lambda c: c.created_at, reverse=True)
+        """Every model (of `tenant`), newest first."""
+        query = select(catalog.c.card).order_by(catalog.c.created_at.desc())
+        if tenant is not None:
+            query = query.where(catalog.c.tenant == tenant)
+        with reading(self._engine) as db:
+            return [ModelCard.model_validate_json(card) for card in db.execute(query).scalars()]
 
-    def _dir(self, model_id: str) -> Path:
-        try:
-            return self.root / str(uuid.UUID(str(model_id)))
-        except ValueError:
-            raise KeyError(model_id) from None
+
+def _canonical(model_id: Any) -> str:
+    try:
+        return str(uuid.UUID(str(model_id)))
+    except ValueError:
+        raise KeyError(model_id) from None
+
+
+def _key(model_id: str) -> str:
+    return f"models/{model_id}/model.pkl"

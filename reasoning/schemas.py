@@ -389,6 +389,7 @@ class Trial(BaseModel):
     params: dict[str, Any]
     score: float | None
     error: str | None = None
+    node: str | None = Field(None, description="address of the Ray node that ran the trial")
 
 
 class RowCounts(BaseModel):

@@ -3,8 +3,9 @@
 Every operation is a plain method of `ReasoningIngress` that takes and returns the
 pydantic models of reasoning.schemas; the FastAPI routes are those same methods, so
 REST clients and Python callers holding `serve.get_app_handle("reasoning")` get the
-same behaviour. The ingress only validates and forwards: jobs belong to the
-JobManager actor and scoring to the ModelPredictor deployment.
+same behaviour. The ingress is stateless, so it runs as many replicas as asked: it
+reads datasets, models and jobs straight from the stores, hands submits and cancels to
+the JobManager actor (the one writer of job state) and scoring to the ModelPredictor.
 """
 
 from functools import lru_cache
@@ -19,10 +20,10 @@ from ray.serve.handle import DeploymentHandle
 from starlette.concurrency import run_in_threadpool
 
 from actors.job_manager import job_manager
+from reasoning.artifacts import forwarded_env
 from reasoning.auth import Principal, TokenPair
-from reasoning.datasets import DatasetError, DatasetStore, read_table
+from reasoning.datasets import DatasetError, read_table
 from reasoning.families import FAMILIES
-from reasoning.home import Home
 from reasoning.jobs import IdempotencyConflict
 from reasoning.predict import (
     RowsError,
@@ -31,7 +32,6 @@ from reasoning.predict import (
     rows_frame,
     teacher_predictions,
 )
-from reasoning.registry import ModelRegistry
 from reasoning.schemas import (
     DatasetInfo,
     DatasetList,
@@ -84,11 +84,12 @@ IdempotencyKey = Annotated[
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
 class ModelPredictor:
-    """Scores rows with stored models, keeping recently used ones loaded."""
+    """Scores rows with stored models, keeping the most recently used ones loaded (at most
+    `model_cache_size`: models are loaded from the artifact store, which may be remote)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         config = Settings(**settings)
-        self.registry = ModelRegistry(Home.at(config.home).models)
+        self.registry = config.stores().models()
         self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
 
     def _card(self, model_id: str, tenant: str) -> ModelCard:
@@ -135,11 +136,13 @@ class ReasoningIngress:
 
     def __init__(self, settings: dict[str, Any], predictor: DeploymentHandle) -> None:
         self.settings = Settings(**settings)
-        home = Home.at(self.settings.home)
-        self.datasets = DatasetStore(home.datasets)
-        self.models = ModelRegistry(home.models)
+        stores = self.settings.stores()
+        # `reasoning serve` migrated already; an app deployed from a Serve config was not.
+        stores.upgrade()
+        self.datasets, self.models = stores.datasets(), stores.models()
+        self.job_store = stores.jobs()
         self.jobs = job_manager(
-            str(home.root), self.settings.max_running_jobs, self.settings.distill_options()
+            stores, self.settings.max_running_jobs, self.settings.distill_options()
         )
         self.predictor = predictor
         self.auth = Authenticator(self.settings)
@@ -199,7 +202,7 @@ class ReasoningIngress:
     @api.get("/v1/datasets/{dataset_id}", tags=["datasets"])
     async def get_dataset(self, dataset_id: UUID, principal: Caller) -> DatasetInfo:
         try:
-            return self.datasets.get(str(dataset_id), principal.tenant)
+            return await run_in_threadpool(self.datasets.get, str(dataset_id), principal.tenant)
         except KeyError:
             raise Problem(404, f"dataset {dataset_id} not found") from None
 
@@ -278,16 +281,18 @@ class ReasoningIngress:
 
     @api.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def get_job(self, job_id: UUID, principal: Caller) -> Job:
-        job = await self.jobs.get.remote(str(job_id), principal.tenant)
-        if job is None:
-            raise Problem(404, f"job {job_id} not found")
-        return job
+        try:
+            return await run_in_threadpool(self.job_store.get, str(job_id), principal.tenant)
+        except KeyError:
+            raise Problem(404, f"job {job_id} not found") from None
 
     @api.get("/v1/jobs", tags=["jobs"])
     async def list_jobs(
         self, principal: Caller, limit: int = 100, status: JobStatus | None = None
     ) -> JobList:
-        jobs = await self.jobs.list.remote(max(1, min(limit, 1000)), status, principal.tenant)
+        jobs = await run_in_threadpool(
+            self.job_store.list, max(1, min(limit, 1000)), status, principal.tenant
+        )
         return JobList(jobs=jobs)
 
     @api.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
@@ -306,7 +311,7 @@ class ReasoningIngress:
     # `:uuid`, so that /v1/models/fit (POST only) is not taken for a model id on GET.
     @api.get("/v1/models/{model_id:uuid}", tags=["models"])
     async def get_model(self, model_id: UUID, principal: Caller) -> ModelCard:
-        card = self._completed_model(str(model_id), principal.tenant)
+        card = await run_in_threadpool(self._completed_model, str(model_id), principal.tenant)
         if card is None:
             raise Problem(404, f"model {model_id} not found")
         return card
@@ -345,7 +350,21 @@ class ReasoningIngress:
 
 
 def build_app(args: dict[str, Any] | None = None) -> serve.Application:
-    """Serve's application builder (`serve run serve_app.app:build_app home=...`)."""
-    settings = Settings(**(args or {})).model_dump(mode="json")
-    return ReasoningIngress.bind(settings, ModelPredictor.bind(settings))
+    """Serve's application builder (`serve run serve_app.app:build_app home=...`).
+
+    Both deployments touch the artifact store, so they get the AWS variables set here
+    (a replica on another host has not got this process's environment).
+    """
+    config = Settings(**(args or {}))
+    settings = config.model_dump(mode="json")
+    options: dict[str, Any] = {"num_cpus": 0}
+    if env := forwarded_env():
+        options["runtime_env"] = {"env_vars": env}
+    predictor = ModelPredictor.options(ray_actor_options=options).bind(settings)
+    # A replica count only when asked for: a Serve config's autoscaling_config (see
+    # deploy/) and a fixed num_replicas in code do not mix.
+    replicas = {"num_replicas": config.replicas} if config.replicas > 1 else {}
+    return ReasoningIngress.options(ray_actor_options=options, **replicas).bind(
+        settings, predictor
+    )
 

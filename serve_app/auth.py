@@ -14,8 +14,6 @@ from fastapi import Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from reasoning.auth import AuthError, CredentialStore, Principal, TokenPair
-from reasoning.home import Home
-from reasoning.keyring import Keyring
 from serve_app.problems import Problem
 from serve_app.settings import Settings
 
@@ -31,8 +29,7 @@ def unauthorized(detail: str, code: str = "invalid_token") -> Problem:
 
 
 def credential_store(settings: Settings) -> CredentialStore:
-    home = Home.at(settings.home)
-    return CredentialStore(home.auth_db, Keyring.at(home.secret_key), settings.token_policy())
+    return settings.stores().credentials(settings.token_policy())
 
 
 class Authenticator:

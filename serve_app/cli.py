@@ -1,5 +1,6 @@
 """The `reasoning` command: `reasoning serve` runs the service, `reasoning demo` shows it,
-and `reasoning admin` manages tenants' API keys (auth mode `token`)."""
+`reasoning admin` manages tenants' API keys (auth mode `token`), and `reasoning db
+upgrade` migrates the metadata store."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
+def _stores(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", help="folder of the default stores (default ./.reasoning)")
+    parser.add_argument("--store", help="metadata store, a SQLAlchemy URL, e.g."
+                        " postgresql+psycopg://user:pw@host/db (default: SQLite in the home)")
+    parser.add_argument("--artifacts", help="artifact store, a folder or s3://bucket/prefix"
+                        " (default: <home>/artifacts)")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    parser.add_argument("--home", help="folder holding all state (default ./.reasoning)")
+    parser.add_argument("--replicas", type=int, help="ingress replicas (default 1)")
+    _stores(parser)
     parser.add_argument(
         "--address", help="Ray cluster to join, e.g. 'auto'; default: start a local Ray"
     )
@@ -43,8 +53,10 @@ def serve_command(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     info = runtime.start(settings)
-    print(f"reasoning service on {info['url']} (home {settings.home}); Ctrl-C stops it",
-          flush=True)
+    stores = settings.stores()
+    where = (f"home {stores.home}" if stores.uses_home
+             else f"metadata {_redacted(stores.database)}, artifacts {stores.artifacts}")
+    print(f"reasoning service on {info['url']} ({where}); Ctrl-C stops it", flush=True)
     try:
         stop.wait()
     finally:
@@ -53,10 +65,19 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
+def db_command(settings: Settings) -> int:
+    """Apply the metadata store's pending migrations (the service also does at start)."""
+    stores = settings.stores()
+    revision = stores.upgrade()
+    print(f"metadata store at revision {revision}")
+    return 0
+
+
 def admin_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Keys live in the home's auth.sqlite; the running service sees new ones at once."""
+    """Keys live in the metadata store; the running service sees new ones at once."""
     from serve_app.auth import credential_store
 
+    settings.stores().upgrade()  # keys may be made before the service ever ran
     store = credential_store(settings)
     if args.admin == "create-key":
         try:
@@ -80,6 +101,13 @@ def admin_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _redacted(url: str) -> str:
+    """A database URL fit to print: its password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reasoning", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,14 +115,26 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="start the service, fit a model through REST, stop")
     _common(demo)
     admin = sub.add_parser("admin", help="manage tenants' API keys (auth mode token)")
-    admin.add_argument("--home", help="the service's home folder (default ./.reasoning)")
+    _stores(admin)
     keys = admin.add_subparsers(dest="admin", required=True)
     create = keys.add_parser("create-key", help="make an API key for a tenant; shown once")
     create.add_argument("--tenant", required=True, help="tenant name, e.g. team-a")
     keys.add_parser("revoke-key", help="revoke a key by its id").add_argument("key_id")
     keys.add_parser("list-keys", help="key ids, tenants and states (never the keys)")
+    db = sub.add_parser("db", help="the metadata store")
+    db.add_subparsers(dest="db", required=True).add_parser(
+        "upgrade", help="apply pending migrations (imports a home from before the store)"
+    )
+    _stores(db)
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+        settings.stores()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.command == "db":
+        return db_command(settings)
     if args.command == "serve":
         return serve_command(settings)
     if args.command == "admin":

@@ -5,19 +5,22 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from pathlib import Path
 from typing import Any
 
-from reasoning.home import Home
+from reasoning.artifacts import forwarded_env
 from serve_app.settings import APP_NAME, Settings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def start(settings: Settings) -> dict[str, Any]:
-    """Connect to (or start) Ray, start Serve on host:port, deploy the app and wait for it.
+    """Migrate the metadata store, connect to (or start) Ray, start Serve on host:port,
+    deploy the app and wait for it.
 
-    Returns what it wrote to the home's service.json: the URL and the Ray address that
-    Python callers pass to `ray.init` to reach the app's handles.
+    Returns what it writes to the home's service.json (when the stores use the home): the
+    URL and the Ray address that Python callers pass to `ray.init` to reach the app's
+    handles.
     """
     check_bind(settings)
     import ray
@@ -26,13 +29,18 @@ def start(settings: Settings) -> dict[str, Any]:
     from actors import NAMESPACE
     from serve_app.app import build_app
 
-    home = Home.at(settings.home)
-    settings = settings.model_copy(update={"home": str(home.root)})
+    stores = settings.stores()
+    settings = settings.model_copy(update={"home": stores.home})
+    # Before any actor opens the store: they all expect this release's schema.
+    stores.upgrade()
+    env = forwarded_env()
     ray.init(
         address=settings.address,
         namespace=NAMESPACE,
         include_dashboard=False,
         logging_level="WARNING",
+        # Every actor and trial of this job (on any host) reaches the artifact store.
+        runtime_env={"env_vars": env} if env else None,
     )
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(
@@ -51,8 +59,14 @@ def start(settings: Settings) -> dict[str, Any]:
         # public call for it; the node object is its own record.
         "ray_logs": ray._private.worker.global_worker.node.get_logs_dir_path(),
     }
-    home.service_file.write_text(json.dumps(info, indent=2))
+    if stores.uses_home:
+        _service_file(settings).write_text(json.dumps(info, indent=2))
     return info
+
+
+def _service_file(settings: Settings) -> Path:
+    """Where a running service says where it is, for tools and tests (in the home)."""
+    return Path(settings.stores().home) / "service.json"
 
 
 class UnsafeBind(RuntimeError):
@@ -91,4 +105,5 @@ def stop(settings: Settings) -> None:
             serve.shutdown()
     finally:
         ray.shutdown()
-        Home.at(settings.home).service_file.unlink(missing_ok=True)
+        if settings.stores().uses_home:
+            _service_file(settings).unlink(missing_ok=True)

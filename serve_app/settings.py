@@ -5,21 +5,32 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reasoning.auth import TokenPolicy
 from reasoning.distill import DistillOptions
 from reasoning.egress import EgressPolicy
+from reasoning.stores import Stores
 
 APP_NAME = "reasoning"
 
 
 class Settings(BaseSettings):
-    """Everything the service can be told; all state lives under `home`."""
+    """Everything the service can be told; state lives in `stores()`."""
 
     model_config = SettingsConfigDict(env_prefix="REASONING_", extra="ignore")
 
     home: str = ".reasoning"
+    """Folder of the default stores (and of service.json); unused with remote stores."""
+    store: str | None = None
+    """Metadata store, a SQLAlchemy URL (default: SQLite at <home>/reasoning.db)."""
+    artifacts: str | None = None
+    """Artifact store, a folder or s3://bucket/prefix (default: <home>/artifacts)."""
+    secret_key_file: str | None = None
+    """The service secret's file (default: <home>/secret.key, made on first use)."""
+    replicas: int = Field(1, ge=1)
+    """Ingress replicas: they are stateless and read jobs from the metadata store."""
     host: str = "127.0.0.1"
     port: int = 8000
     address: str | None = None
@@ -57,6 +68,9 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = TokenPolicy.refresh_ttl
     token_issuer: str = TokenPolicy.issuer
     token_audience: str = TokenPolicy.audience
+
+    def stores(self) -> Stores:
+        return Stores.resolve(self.home, self.store, self.artifacts, self.secret_key_file)
 
     def distill_options(self) -> DistillOptions:
         """The distillation settings, which share DistillOptions' field names."""

@@ -22,9 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reasoning.auth import CredentialStore
-from reasoning.home import Home
-from reasoning.keyring import Keyring
+from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration.service import (
     TERMINAL,
@@ -49,8 +47,9 @@ def _launch_service() -> Service:
     """The session's service, launched: keys made in-process, small limits."""
     home = Path(tempfile.mkdtemp(prefix="reasoning-test-home-"))
     # Made in-process (test_auth runs `reasoning admin create-key` itself).
-    paths = Home.at(home)
-    credentials = CredentialStore(paths.auth_db, Keyring.at(paths.secret_key))
+    stores = Stores.resolve(home)
+    stores.upgrade()
+    credentials = stores.credentials()
     keys = {tenant: credentials.create_key(tenant)[1] for tenant in (TENANT, OTHER)}
     svc = Service(
         home,

@@ -13,6 +13,7 @@ import pytest
 
 from reasoning.auth import CredentialStore, TokenPolicy
 from reasoning.keyring import Keyring
+from reasoning.stores import Stores
 from tests.integration.conftest import TENANT
 from tests.integration.service import Service, create_key, login
 
@@ -23,8 +24,7 @@ PUBLIC = {"/healthz", "/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-
 @pytest.fixture(scope="module")
 def store(service: Service) -> CredentialStore:
     """The service's own credential store, to forge tokens an attacker could not."""
-    return CredentialStore(service.home / "auth.sqlite", Keyring.at(service.home / "secret.key"),
-                           TokenPolicy())
+    return Stores.resolve(service.home).credentials(TokenPolicy())
 
 
 def _claims(**override: object) -> dict:

@@ -155,7 +155,7 @@ def test_external_teacher_gets_its_headers_and_no_record_keeps_them(
     assert "secret-123" not in str(card)
     # The job's record holds the headers sealed with the service's key, not in plain text;
     # no log (the service's, or any of Ray's: workers, raylet, Serve) mentions them.
-    stored = b"".join(p.read_bytes() for p in service.home.glob("jobs.sqlite*"))
+    stored = b"".join(p.read_bytes() for p in service.home.glob("reasoning.db*"))
     assert b"x-api-key" in stored and b"secret-123" not in stored
     assert "secret-123" not in service.log.read_text(errors="replace")
     assert ray_state.log_files(service.info["ray_logs"])

@@ -7,12 +7,13 @@ import json
 import math
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from reasoning.home import Home
 from reasoning.schemas import MAX_PREDICT_ROWS
+from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration.conftest import JSON_LIMIT, REG, UPLOAD_LIMIT
 from tests.integration.service import Service
@@ -38,12 +39,12 @@ def _datasets(client: httpx.Client) -> set[str]:
 
 @pytest.fixture
 def nothing_stored(client: httpx.Client, service: Service) -> Iterator[None]:
-    """The test's uploads are all refused: no new dataset listed, no new folder on disk."""
-    root = Home.at(service.home).datasets
-    listed, folders = _datasets(client), set(root.iterdir())
+    """The test's uploads are all refused: no new dataset listed, no new file stored."""
+    root = Path(Stores.resolve(service.home).artifacts) / "datasets"
+    listed, files = _datasets(client), set(root.rglob("*"))
     yield
     assert _datasets(client) == listed
-    assert set(root.iterdir()) == folders
+    assert set(root.rglob("*")) == files
 
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from reasoning.stores import Stores
 from tests.integration import ray_state
 from tests.integration.conftest import REG
 from tests.integration.service import submit, wait_for, wait_job
@@ -84,20 +85,23 @@ def test_the_running_job_limit_queues_jobs_and_a_pending_job_can_be_cancelled(
 
 
 def test_a_runner_that_cannot_start_fails_its_job_saying_why(service, tmp_path, ray_driver):
-    """A JobManager of the test's own, over a home whose tune/ folder is a file: its runners'
-    processes cannot start, and a job given to one fails at once, quoting the error."""
+    """A JobManager of the test's own, whose stores name an artifact store no runner can
+    open: its runners' processes cannot start, and a job given to one fails at once,
+    quoting the error."""
+    import dataclasses
+
     import ray
 
     from actors import NAMESPACE
     from actors.job_manager import JobManager
 
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "tune").write_text("not a folder")
+    stores = Stores.resolve(tmp_path / "home")
+    stores.upgrade()
+    broken = dataclasses.replace(stores, artifacts="gs://bucket/nowhere")
     name = f"test-manager-{uuid.uuid4().hex[:8]}"
     manager = ray.remote(JobManager).options(
         name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=8).remote(
-        str(home), 1, None, name)
+        broken, 1, None, name)
     try:
         job_id = str(uuid.uuid4())
         request = {"dataset_id": str(uuid.uuid4()), "task": REG, "model_types": ["linear"],
@@ -106,7 +110,7 @@ def test_a_runner_that_cannot_start_fails_its_job_saying_why(service, tmp_path, 
         job = ray_state.wait_until("the job to fail", lambda: (
             j if (j := ray.get(manager.get.remote(job_id))).status == "failed" else None))
         assert job.message.startswith("failed: could not start the pipeline: ")
-        assert "FileExistsError" in job.message and "tune" in job.message
+        assert "ValueError: artifact store 'gs://bucket/nowhere'" in job.message
         assert job.attempts == 1  # a constructor that fails would fail again: no retries
     finally:
         for actor in ray_state.actors("PipelineRunner"):

@@ -8,8 +8,7 @@ joins the new Ray if a later test needs it.
 
 from __future__ import annotations
 
-from reasoning.home import Home
-from reasoning.jobs import JobStore
+from reasoning.stores import Stores
 from tests.integration.conftest import REG, TENANT
 from tests.integration.service import login, submit, wait_for, wait_job
 from tests.teacher_server import TeacherServer
@@ -31,9 +30,8 @@ def test_restart_keeps_state_and_reruns_running_jobs(service, client, houses_dat
         if ray.is_initialized():
             ray.shutdown()  # this process's driver belongs to the Ray about to stop
         service.stop()
-        stored = JobStore(Home.at(service.home).jobs_db)
+        stored = Stores.resolve(service.home).jobs()
         assert stored.get(job_id).status == "running"  # stopped mid-job
-        stored.close()
 
         service.start()
         assert service.info["ray_address"] != old_ray  # a new Ray, not the old one kept

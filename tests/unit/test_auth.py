@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
 import pytest
+from sqlalchemy import select, update
 
 from reasoning.auth import AuthError, CredentialStore, TokenPolicy, check_tenant
+from reasoning.database import api_keys, refresh_tokens
 from reasoning.keyring import Keyring
+from reasoning.stores import Stores
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CredentialStore:
-    return CredentialStore(tmp_path / "auth.sqlite", Keyring.at(tmp_path / "secret.key"))
+def store(stores: Stores) -> CredentialStore:
+    return stores.credentials()
+
+
+def _stored(store: CredentialStore) -> str:
+    """Everything the metadata store holds about keys and tokens, as text."""
+    with store._engine.connect() as db:
+        return repr([db.execute(select(t)).all() for t in (api_keys, refresh_tokens)])
 
 
 def _expired(store: CredentialStore, tenant: str = "alpha") -> str:
@@ -28,9 +37,10 @@ def test_a_key_is_shown_once_and_stored_as_a_hash(store: CredentialStore) -> Non
     key_id, key = store.create_key("alpha")
     assert key.startswith(f"rsk_{key_id}.")
     secret = key.split(".", 1)[1]
-    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("auth.sqlite*"))
-    assert secret.encode() not in raw
-    assert store.verify(store.exchange(key).access_token).tenant == "alpha"
+    assert key_id in _stored(store) and secret not in _stored(store)
+    pair = store.exchange(key)
+    assert store.verify(pair.access_token).tenant == "alpha"
+    assert pair.refresh_token.split(".", 1)[1] not in _stored(store)
 
 
 @pytest.mark.parametrize("bad", ["", "rsk_", "rsk_x.y", "nonsense", "rrt_a.b"])
@@ -57,10 +67,9 @@ class Clock:
         return self.now
 
 
-def test_access_tokens_carry_the_claims_and_expire(tmp_path: Path) -> None:
+def test_access_tokens_carry_the_claims_and_expire(stores: Stores) -> None:
     clock = Clock()
-    store = CredentialStore(tmp_path / "a.sqlite", Keyring.at(tmp_path / "k"),
-                            TokenPolicy(access_ttl=60), clock)
+    store = CredentialStore(stores.engine(), stores.keyring(), TokenPolicy(access_ttl=60), clock)
     _, key = store.create_key("alpha")
     pair = store.exchange(key)
     claims = jwt.decode(pair.access_token, options={"verify_signature": False})
@@ -74,10 +83,10 @@ def test_access_tokens_carry_the_claims_and_expire(tmp_path: Path) -> None:
     assert caught.value.code == "expired"
 
 
-def test_refresh_tokens_expire_by_the_clock(tmp_path: Path) -> None:
+def test_refresh_tokens_expire_by_the_clock(stores: Stores) -> None:
     clock = Clock()
-    store = CredentialStore(tmp_path / "a.sqlite", Keyring.at(tmp_path / "k"),
-                            TokenPolicy(refresh_ttl=600), clock)
+    store = CredentialStore(stores.engine(), stores.keyring(), TokenPolicy(refresh_ttl=600),
+                            clock)
     _, key = store.create_key("alpha")
     pair = store.exchange(key)
     clock.now += 601
@@ -109,7 +118,7 @@ def test_token_times_must_be_numbers_in_the_past(store: CredentialStore, claim: 
 
 
 def test_tokens_of_another_service_are_refused(tmp_path: Path, store: CredentialStore) -> None:
-    elsewhere = CredentialStore(tmp_path / "b.sqlite", Keyring.at(tmp_path / "other.key"))
+    elsewhere = CredentialStore(store._engine, Keyring.at(tmp_path / "other.key"))
     _, key = elsewhere.create_key("alpha")
     with pytest.raises(AuthError, match="not valid"):
         store.verify(elsewhere.exchange(key).access_token)
@@ -136,8 +145,8 @@ def test_refresh_needs_the_same_tenant_and_a_live_token(store: CredentialStore) 
         store.refresh(_expired(store, "beta"), pair.refresh_token)
     with pytest.raises(AuthError, match="not valid"):
         store.refresh(_expired(store), pair.refresh_token + "x")
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE refresh_tokens SET expires_at = 0")
+    with store._engine.begin() as db:
+        db.execute(update(refresh_tokens).values(expires_at=0))
     with pytest.raises(AuthError, match="expired"):
         store.refresh(_expired(store), pair.refresh_token)
 
@@ -157,3 +166,23 @@ def test_revoking_a_key_ends_its_exchanges_and_refreshes(store: CredentialStore)
 def test_tenant_names_are_checked(name: str) -> None:
     with pytest.raises(ValueError, match="not a valid name"):
         check_tenant(name)
+
+
+def test_of_two_racing_refreshes_with_one_token_exactly_one_wins(store: CredentialStore) -> None:
+    """Replicas share the database: the token is marked used by one conditional UPDATE."""
+    _, key = store.create_key("alpha")
+    pair, expired = store.exchange(key), _expired(store)
+
+    def attempt(_: int) -> str:
+        try:
+            store.refresh(expired, pair.refresh_token)
+            return "won"
+        except AuthError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    assert outcomes.count("won") == 1, outcomes
+    # The first loser finds it used and revokes the family; later ones find it revoked.
+    assert all("already used" in o or "revoked" in o for o in outcomes if o != "won")
+    assert any("already used" in o for o in outcomes), outcomes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reasoning import datasets
-from reasoning.datasets import DatasetError, DatasetStore, read_table
+from reasoning.datasets import DatasetError, read_table
 from reasoning.encoding import infer_dtype
+from reasoning.schemas import DEFAULT_TENANT
+from reasoning.stores import Stores
 
 CSV = b"""id, score ,flag,city,when,count,maybe,ratio,stamp_tz
 1,0.5,true,Paris,2024-01-01,10,TRUE,1.0,2024-01-01T10:00:00Z
@@ -168,14 +168,14 @@ def test_parquet_round_trip_from_pandas() -> None:
 # -------------------------------------------------------------------------------- store
 
 
-def test_store_round_trip(tmp_path: Path) -> None:
-    store = DatasetStore(tmp_path / "datasets")
+def test_store_round_trip(stores: Stores) -> None:
+    store = stores.datasets()
     df = read_table("data.csv", CSV)
     info = store.add(df, "first")
     assert info.name == "first" and info.n_rows == 4
     assert info.dtypes() == _dtypes(df)
     assert info.created_at.tzinfo is not None
-    assert (tmp_path / "datasets" / str(info.dataset_id) / "data.parquet").is_file()
+    assert (Path(stores.artifacts) / "datasets" / str(info.dataset_id) / "data.parquet").is_file()
     assert store.get(info.dataset_id) == info
     assert store.get(str(info.dataset_id)) == info
     loaded = store.load(str(info.dataset_id))
@@ -183,59 +183,24 @@ def test_store_round_trip(tmp_path: Path) -> None:
     assert _dtypes(loaded) == info.dtypes()
 
 
-def test_store_list_newest_first_and_skips_incomplete(tmp_path: Path) -> None:
-    store = DatasetStore(tmp_path)
+def test_store_lists_newest_first_per_tenant(stores: Stores) -> None:
+    store = stores.datasets()
     df = pd.DataFrame({"x": [1, 2]})
     first = store.add(df, "a")
     second = store.add(df, "b")
-    (tmp_path / str(uuid.uuid4())).mkdir()  # no meta.json
-    assert [i.dataset_id for i in store.list()] == [second.dataset_id, first.dataset_id]
-    assert DatasetStore(tmp_path).list() == store.list()
+    theirs = store.add(df, "c", tenant="other")
+    assert [i.dataset_id for i in store.list(DEFAULT_TENANT)] == [
+        second.dataset_id, first.dataset_id]
+    assert [i.dataset_id for i in store.list("other")] == [theirs.dataset_id]
+    with pytest.raises(KeyError):
+        store.get(theirs.dataset_id, DEFAULT_TENANT)
+    assert stores.datasets().list() == store.list()
 
 
-def test_store_unknown_ids(tmp_path: Path) -> None:
-    store = DatasetStore(tmp_path)
+def test_store_unknown_ids(stores: Stores) -> None:
+    store = stores.datasets()
     for bad in (uuid.uuid4(), str(uuid.uuid4()), "not-a-uuid", "../etc"):
         with pytest.raises(KeyError):
             store.get(bad)
         with pytest.raises(KeyError):
             store.load(bad)
-
-
-def test_store_writes_to_temp_dir_then_renames(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = DatasetStore(tmp_path)
-    real_rename = os.rename
-    seen: list[tuple[set[str], bool]] = []
-
-    def checking_rename(src: str | Path, dst: str | Path) -> None:
-        # At rename time the files are complete and nothing is visible under the final name.
-        seen.append(({p.name for p in Path(src).iterdir()}, Path(dst).exists()))
-        assert store.list() == []
-        real_rename(src, dst)
-
-    monkeypatch.setattr(datasets.os, "rename", checking_rename)
-    info = store.add(pd.DataFrame({"x": [1.0]}), "ok")
-    assert seen == [({"data.parquet", "meta.json"}, False)]
-    assert [i.dataset_id for i in store.list()] == [info.dataset_id]
-
-    def crashing_rename(src: str | Path, dst: str | Path) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(datasets.os, "rename", crashing_rename)
-    with pytest.raises(OSError, match="disk full"):
-        store.add(pd.DataFrame({"x": [2.0]}), "broken")
-    assert [i.name for i in store.list()] == ["ok"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [str(info.dataset_id)]
-
-
-def test_store_ignores_leftovers_of_a_crash(tmp_path: Path) -> None:
-    store = DatasetStore(tmp_path)
-    info = store.add(pd.DataFrame({"x": [1]}), "real")
-    # A process killed before the rename leaves a complete-looking hidden temp folder.
-    leftover = tmp_path / f".tmp-{uuid.uuid4()}-abc"
-    leftover.mkdir()
-    (leftover / "meta.json").write_text(info.model_copy(
-        update={"dataset_id": uuid.uuid4(), "name": "half"}).model_dump_json())
-    assert [i.name for i in store.list()] == ["real"]

@@ -1,23 +1,24 @@
-"""The SQLite job store: durable, reloadable, and terminal states never change."""
+"""The job store, on SQLite and PostgreSQL: durable, reloadable, and terminal states never
+change."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import create_engine, select
 
+from reasoning.database import jobs
 from reasoning.jobs import IdempotencyConflict, JobStore
-from reasoning.keyring import Keyring
-from reasoning.schemas import DEFAULT_TENANT
+from reasoning.stores import Stores
 
 REQUEST = {"dataset_id": str(uuid.uuid4()), "n_hyperopt_steps": 3}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(tmp_path / "jobs.sqlite")
+def store(stores: Stores) -> JobStore:
+    return JobStore(stores.engine())  # without the keyring
 
 
 def _new(store: JobStore) -> str:
@@ -75,13 +76,12 @@ def test_fail_keeps_the_detail_in_error(store: JobStore) -> None:
     assert job.message == "failed: column 'x' is constant" and job.error == "Traceback ..."
 
 
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite")
+def test_state_survives_reopening(stores: Stores) -> None:
+    store = stores.jobs()
     running, pending, done = _new(store), _new(store), _new(store)
     store.start_attempt(running, "starting")
     store.complete(done, str(uuid.uuid4()), "ok")
-    store.close()
-    reopened = JobStore(tmp_path / "jobs.sqlite")
+    reopened = JobStore(create_engine(stores.database))  # another process's pool
     assert {str(j.job_id) for j in reopened.unfinished()} == {running, pending}
     assert reopened.start_attempt(running, "re-run") == 2
 
@@ -103,8 +103,8 @@ def test_unknown_job_is_a_key_error(store: JobStore) -> None:
 
 
 @pytest.fixture
-def sealed_store(tmp_path: Path) -> JobStore:
-    return JobStore(tmp_path / "jobs.sqlite", Keyring.at(tmp_path / "secret.key"))
+def sealed_store(stores: Stores) -> JobStore:
+    return stores.jobs()
 
 
 def _create(store: JobStore, request: dict, tenant: str = "a", key: str | None = None):
@@ -137,15 +137,15 @@ def test_an_idempotency_key_with_another_request_is_a_conflict(sealed_store: Job
     assert len(sealed_store.list()) == 1
 
 
-def test_teacher_headers_are_sealed_on_disk_and_open_for_the_runner(
-    sealed_store: JobStore, tmp_path: Path
+def test_teacher_headers_are_sealed_in_the_store_and_open_for_the_runner(
+    sealed_store: JobStore, stores: Stores
 ) -> None:
     request = {**REQUEST, "teacher_predict_headers": {"x-api-key": "secret-123"}}
     job = _create(sealed_store, request)
     assert sealed_store.request(str(job.job_id)) == request
-    sealed_store.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("jobs.sqlite*"))
-    assert b"secret-123" not in raw and b"x-api-key" in raw
+    with stores.engine().connect() as db:
+        raw = repr(db.execute(select(jobs)).all())
+    assert "secret-123" not in raw and "x-api-key" in raw
 
 
 def test_headers_need_the_keyring(store: JobStore) -> None:
@@ -153,17 +153,8 @@ def test_headers_need_the_keyring(store: JobStore) -> None:
         _create(store, {**REQUEST, "teacher_predict_headers": {"x": "y"}})
 
 
-def test_an_older_table_gains_the_new_columns(tmp_path: Path) -> None:
-    job_id = str(uuid.uuid4())
-    path = tmp_path / "jobs.sqlite"
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT"
-                   " NOT NULL, stage TEXT NOT NULL, message TEXT NOT NULL, dataset_id TEXT NOT"
-                   " NULL, request TEXT NOT NULL, progress_done INTEGER NOT NULL DEFAULT 0,"
-                   " progress_total INTEGER NOT NULL DEFAULT 0, model_id TEXT, created_at TEXT"
-                   " NOT NULL, started_at TEXT, finished_at TEXT, error TEXT, attempts INTEGER"
-                   " NOT NULL DEFAULT 0)")
-        db.execute("INSERT INTO jobs (job_id, kind, status, stage, message, dataset_id, request,"
-                   " created_at) VALUES (?, 'reasoning_fit', 'completed', 'done', 'ok', ?,"
-                   " '{}', '2026-01-01T00:00:00+00:00')", (job_id, REQUEST["dataset_id"]))
-    assert JobStore(path).get(job_id, DEFAULT_TENANT).tenant == DEFAULT_TENANT
+def test_racing_submits_with_one_idempotency_key_make_one_job(sealed_store: JobStore) -> None:
+    """Two replicas retrying one submit at once: the unique index decides, both get it."""
+    with ThreadPoolExecutor(6) as pool:
+        made = list(pool.map(lambda _: _create(sealed_store, REQUEST, key="k").job_id, range(6)))
+    assert len(set(made)) == 1 and len(sealed_store.list()) == 1

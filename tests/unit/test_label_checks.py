@@ -13,6 +13,7 @@ import pytest
 from reasoning.datasets import DatasetStore, read_table
 from reasoning.schemas import ModelFitRequest, ReasoningFitRequest
 from reasoning.validation import check_fit_request
+from tests.unit.conftest import fresh_stores
 
 N = 40
 
@@ -34,7 +35,7 @@ def _csv(labels: list[str]) -> str:
 
 @pytest.fixture
 def store(tmp_path: Path) -> DatasetStore:
-    return DatasetStore(tmp_path)
+    return fresh_stores("sqlite", tmp_path, None).datasets()
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from reasoning.predict import RowsError, predict_response, rows_frame
-from reasoning.registry import ModelRegistry
 from reasoning.schemas import PredictRequest, ReasoningFitRequest, Trial
+from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from reasoning.training import (
     PARALLEL_CELLS,
@@ -60,7 +59,7 @@ def test_small_searches_run_one_trial_at_a_time_big_ones_one_per_cpu() -> None:
     assert trial_workers(data, at_the_bound, cpus=0) == 1
 
 
-def test_filter_and_counts_reach_the_card(tmp_path: Path) -> None:
+def test_filter_and_counts_reach_the_card(stores: Stores) -> None:
     request = _request(REG, model_types=["linear"],
                        filter={"kind": "cmp", "col": "listed_at", "op": ">=",
                                "value": "2021-01-01"})
@@ -74,13 +73,12 @@ def test_filter_and_counts_reach_the_card(tmp_path: Path) -> None:
     assert f"{kept:,} of 400" in card.summary
     assert card.metrics.test["r2"] > 0.8
     assert set(card.explanation.importance) == {c.name for c in card.features}
-    registry = ModelRegistry(tmp_path)
+    registry = stores.models()
     registry.add(model, card)
     assert registry.card(str(card.model_id)) == card
     assert [c.model_id for c in registry.list()] == [card.model_id]
     loaded = registry.load(str(card.model_id))
     assert np.array_equal(loaded.predict(data.X_test), model.predict(data.X_test))
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
 def test_too_few_rows_after_the_filter_says_how_many() -> None:

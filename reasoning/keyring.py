@@ -1,10 +1,10 @@
 """The service's one secret, and what is derived from it: token signing and sealed values.
 
-The secret is 32 random bytes in `<home>/secret.key` (mode 0600), made on first use.
-Every replica and actor reads the same file (the home is shared storage on a
-cluster), so tokens signed by one replica verify on another and a job's sealed
-teacher headers open in whichever runner re-runs it. Purpose-specific keys are
-derived with HMAC so one key never serves two uses.
+The secret is 32 random bytes in a file (mode 0600; `<home>/secret.key` by default, made
+on first use; on a cluster `REASONING_SECRET_KEY_FILE`, a secret mounted on every host).
+Every replica and actor reads the same bytes, so tokens signed by one replica verify on
+another and a job's sealed teacher headers open in whichever runner re-runs it.
+Purpose-specific keys are derived with HMAC so one key never serves two uses.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def _absolute(place: str | Path) -> str:
     """A local path made absolute here, since actors resolve it in their own folders."""
     if str(place).startswith("s3://"):
         return str(place)
-    return str(Path(str(place).removeprefix("file://")).expanduser().resolve())
+    return str(Path(str(place).removeprefix("file://")).expanduser().absolute())
 
 
 @functools.lru_cache(maxsize=8)

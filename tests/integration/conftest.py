@@ -1,5 +1,9 @@
 """One real service on loopback for the whole test session (Ray + Serve start once).
 
+Its metadata store is the default SQLite file in its home; with
+REASONING_TEST_STORE=postgresql it is a real PostgreSQL server on loopback started for
+the session instead (`make test` runs the store-touching tests once that way).
+
 It runs in auth mode `token` with two tenants, as a shared deployment would: `client`
 acts for TENANT and `other_client` for OTHER. (`make demo` and the CLI test cover mode
 `none`.) Its body limits are small, so the tests of them send kilobytes, not megabytes.
@@ -33,6 +37,7 @@ from tests.integration.service import (
     upload,
     wait_job,
 )
+from tests.postgres import PostgresServer
 
 UPLOAD_LIMIT = 400_000
 JSON_LIMIT = 1_000_000
@@ -42,17 +47,32 @@ TENANT, OTHER = "alpha", "beta"
 # Ray reads the mode once, when it is first imported.
 os.environ["RAY_AUTH_MODE"] = "token"
 
+TEST_STORE = os.environ.get("REASONING_TEST_STORE", "sqlite")
+_postgres: list[PostgresServer] = []
+
+
+def _store_url() -> str | None:
+    """The session's metadata store URL: None for the default, or a fresh PostgreSQL's."""
+    if TEST_STORE == "sqlite":
+        return None
+    if TEST_STORE != "postgresql":
+        raise pytest.UsageError(f"REASONING_TEST_STORE={TEST_STORE!r}: sqlite or postgresql")
+    _postgres.append(PostgresServer().start())
+    return _postgres[-1].url
+
 
 def _launch_service() -> Service:
     """The session's service, launched: keys made in-process, small limits."""
     home = Path(tempfile.mkdtemp(prefix="reasoning-test-home-"))
     # Made in-process (test_auth runs `reasoning admin create-key` itself).
-    stores = Stores.resolve(home)
+    url = _store_url()
+    stores = Stores.resolve(home, url)
     stores.upgrade()
     credentials = stores.credentials()
     keys = {tenant: credentials.create_key(tenant)[1] for tenant in (TENANT, OTHER)}
     svc = Service(
         home,
+        **({"REASONING_STORE": url} if url else {}),
         REASONING_AUTH_MODE="token",
         REASONING_ACCESS_TOKEN_TTL="3600",
         REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
@@ -92,6 +112,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         shutil.rmtree(unused.home, ignore_errors=True)
     while _demos:
         _demos.pop().close()
+    while _postgres:  # after the service, which the session's teardown stopped
+        _postgres.pop().stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from reasoning.stores import Stores
+
 TERMINAL = ("completed", "failed")
 
 
@@ -34,6 +36,8 @@ class Service:
 
     def __init__(self, home: Path, port: int | None = None, **env: str) -> None:
         self.home, self.port = home, port or free_port()
+        self.stores = Stores.resolve(home, env.get("REASONING_STORE"))
+        """The service's stores, for tests that look inside them."""
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **env}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,13 +90,17 @@ class Service:
             self.proc.wait(10)
 
 
-def create_key(home: Path, tenant: str) -> str:
-    """An API key made the way an operator makes one: `reasoning admin create-key`."""
-    out = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "admin", "--home", str(home),
-         "create-key", "--tenant", tenant],
-        capture_output=True, text=True, check=True,
+def admin(service: Service, *args: str) -> str:
+    """`reasoning admin ARGS` on the service's stores, as an operator runs it; its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "admin", "--home", str(service.home), *args],
+        capture_output=True, text=True, check=True, env=service.env,
     ).stdout
+
+
+def create_key(service: Service, tenant: str) -> str:
+    """An API key made the way an operator makes one: `reasoning admin create-key`."""
+    out = admin(service, "create-key", "--tenant", tenant)
     return next(line.split(": ", 1)[1] for line in out.splitlines()
                 if line.startswith("api key: "))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 
@@ -12,10 +10,8 @@ import jwt
 import pytest
 
 from reasoning.auth import CredentialStore, TokenPolicy
-from reasoning.keyring import Keyring
-from reasoning.stores import Stores
 from tests.integration.conftest import TENANT
-from tests.integration.service import Service, create_key, login
+from tests.integration.service import Service, admin, create_key, login
 
 PUBLIC = {"/healthz", "/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect",
           "/redoc"}
@@ -24,7 +20,7 @@ PUBLIC = {"/healthz", "/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-
 @pytest.fixture(scope="module")
 def store(service: Service) -> CredentialStore:
     """The service's own credential store, to forge tokens an attacker could not."""
-    return Stores.resolve(service.home).credentials(TokenPolicy())
+    return service.stores.credentials(TokenPolicy())
 
 
 def _claims(**override: object) -> dict:
@@ -73,7 +69,7 @@ def test_malformed_authorization_is_a_401(service, header):
 
 
 def test_tokens_must_be_signed_by_the_service_with_the_pinned_algorithm(service, store):
-    key = Keyring.at(service.home / "secret.key").derive("access-tokens")
+    key = service.stores.keyring().derive("access-tokens")
     forged = {
         "alg none": jwt.encode(_claims(), None, algorithm="none"),
         "other algorithm": jwt.encode(_claims(), key * 2, algorithm="HS512"),
@@ -135,11 +131,10 @@ def test_a_refresh_token_only_refreshes_its_own_tenant(service, store):
 
 
 def test_a_revoked_key_gets_no_tokens_and_its_refresh_tokens_die(service, store):
-    key = create_key(service.home, TENANT)
+    key = create_key(service, TENANT)
     pair = login(service.url, key)
     key_id = key.removeprefix("rsk_").split(".")[0]
-    subprocess.run([sys.executable, "-m", "serve_app.cli", "admin", "--home", str(service.home),
-                    "revoke-key", key_id], check=True, capture_output=True)
+    admin(service, "revoke-key", key_id)
     _unauthorized(httpx.post(f"{service.url}/v1/auth/token", json={"api_key": key}))
     expired = store.sign(_claims(exp=int(time.time()) - 60))
     _unauthorized(_get(service, "/v1/datasets", expired, **{"refresh-token":

@@ -19,4 +19,4 @@ def test_demo_joins_a_running_cluster_and_tells_its_story(demo_run: DemoOnAClust
     assert len(re.findall(r"predicted price [\d.]+ = base [\d.]+", out)) == 3, out
     assert out.rstrip().endswith("done.")
     # The fit ran on the cluster it was pointed at, which kept the home's state.
-    assert list((demo_run.home / "home" / "models").iterdir())
+    assert list((demo_run.home / "home" / "artifacts" / "models").iterdir())

@@ -9,7 +9,9 @@ import httpx
 import pandas as pd
 import pytest
 from sklearn.datasets import make_friedman1
+from sqlalchemy import select
 
+from reasoning import database
 from tests.integration import ray_state
 from tests.integration.conftest import FITS, REG
 from tests.integration.service import Service, submit, upload, wait_job
@@ -155,8 +157,9 @@ def test_external_teacher_gets_its_headers_and_no_record_keeps_them(
     assert "secret-123" not in str(card)
     # The job's record holds the headers sealed with the service's key, not in plain text;
     # no log (the service's, or any of Ray's: workers, raylet, Serve) mentions them.
-    stored = b"".join(p.read_bytes() for p in service.home.glob("reasoning.db*"))
-    assert b"x-api-key" in stored and b"secret-123" not in stored
+    with service.stores.engine().connect() as db:
+        stored = repr(db.execute(select(database.jobs)).all())
+    assert "x-api-key" in stored and "secret-123" not in stored
     assert "secret-123" not in service.log.read_text(errors="replace")
     assert ray_state.log_files(service.info["ray_logs"])
     assert ray_state.logs_mention(service.info["ray_logs"], "secret-123") == []

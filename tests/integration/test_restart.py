@@ -8,7 +8,6 @@ joins the new Ray if a later test needs it.
 
 from __future__ import annotations
 
-from reasoning.stores import Stores
 from tests.integration.conftest import REG, TENANT
 from tests.integration.service import login, submit, wait_for, wait_job
 from tests.teacher_server import TeacherServer
@@ -30,7 +29,7 @@ def test_restart_keeps_state_and_reruns_running_jobs(service, client, houses_dat
         if ray.is_initialized():
             ray.shutdown()  # this process's driver belongs to the Ray about to stop
         service.stop()
-        stored = Stores.resolve(service.home).jobs()
+        stored = service.stores.jobs()
         assert stored.get(job_id).status == "running"  # stopped mid-job
 
         service.start()

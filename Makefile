@@ -19,9 +19,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/reasoning demo
 
+# The tests run against a real PostgreSQL server (installed here when missing): the store
+# unit tests on every run, the store-touching integration tests once more with it as the
+# service's metadata store, and the multi-host cluster tests (network namespaces, root).
+PG_TESTS := tests/integration/test_auth.py tests/integration/test_jobs.py \
+	tests/integration/test_fit_flow.py tests/integration/test_restart.py
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q --durations=15
+	sh tests/install_postgres.sh
+	$(BIN)/python -m pytest -q --durations=15 -m "not cluster"
+	REASONING_TEST_STORE=postgresql $(BIN)/python -m pytest -q --durations=5 -m integration $(PG_TESTS)
+	$(BIN)/python -m pytest -q --durations=5 tests/cluster
 
 serve: $(STAMP)
 	$(BIN)/reasoning serve

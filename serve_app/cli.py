@@ -122,10 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("revoke-key", help="revoke a key by its id").add_argument("key_id")
     keys.add_parser("list-keys", help="key ids, tenants and states (never the keys)")
     db = sub.add_parser("db", help="the metadata store")
-    db.add_subparsers(dest="db", required=True).add_parser(
+    _stores(db.add_subparsers(dest="db", required=True).add_parser(
         "upgrade", help="apply pending migrations (imports a home from before the store)"
-    )
-    _stores(db)
+    ))
     args = parser.parse_args(argv)
     try:
         settings = _settings(args)

@@ -1,5 +1,6 @@
 """Markers by folder: everything under tests/integration/ runs against a real service on
-Ray, so `pytest -m "not integration"` runs the library's tests alone, without Ray.
+Ray, and everything under tests/cluster/ builds a multi-host Ray cluster of its own, so
+`pytest -m "not integration and not cluster"` runs the library's tests alone.
 
 The unit tests run first: they fail fastest, and the session's service (launched when
 collection ends, see tests/integration/conftest.py) starts up while they run."""
@@ -10,11 +11,16 @@ from pathlib import Path
 
 import pytest
 
-INTEGRATION = Path(__file__).parent / "integration"
+TESTS = Path(__file__).parent
+ORDER = {"integration": 1, "cluster": 2}
+
+
+def _folder(item: pytest.Item) -> str:
+    return item.path.relative_to(TESTS).parts[0]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION in item.path.parents:
-            item.add_marker(pytest.mark.integration)
-    items.sort(key=lambda item: INTEGRATION in item.path.parents)  # stable: order kept
+        if _folder(item) in ORDER:
+            item.add_marker(getattr(pytest.mark, _folder(item)))
+    items.sort(key=lambda item: ORDER.get(_folder(item), 0))  # stable: order kept

@@ -195,6 +195,9 @@ class PostgresServer:
             "full_page_writes": "off",
             "max_connections": "100",
             "shared_buffers": "32MB",
+            # Parallel-query segments as files in the data dir, not /dev/shm: a server
+            # killed outright leaves nothing outside the dir that stop() removes.
+            "dynamic_shared_memory_type": "mmap",
         }
         argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)]
         for key, value in settings.items():
@@ -270,9 +273,37 @@ class PostgresServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(5)
+            self._reap_orphans(process.pid)
         root, self.root = self.root, None
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
+
+    def _reap_orphans(self, postmaster: int, timeout: float = 10.0) -> None:
+        """After the postmaster was killed outright (SIGKILL, its host "died"): kill its
+        children, still in its process group (it leads a session of its own), and remove
+        the SysV segment it made, which outlives them. The segment is found through
+        postmaster.pid (left behind only by an unclean exit) and checked against
+        /proc/sysvipc/shm: made by that pid."""
+        try:
+            os.killpg(postmaster, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            shmid = (self.data_dir / "postmaster.pid").read_text().splitlines()[6].split()[1]
+        except (AssertionError, OSError, IndexError):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = [row.split() for row in Path("/proc/sysvipc/shm").read_text().splitlines()]
+            # key shmid perms size cpid lpid nattch ...
+            mine = [row for row in rows[1:] if row[1] == shmid and row[4] == str(postmaster)]
+            if not mine:
+                return
+            if mine[0][6] == "0":
+                subprocess.run(["ipcrm", "-m", shmid], env={"PATH": SYSTEM_PATH},
+                               capture_output=True)  # fmt: skip
+                return
+            time.sleep(0.1)
 
     def __enter__(self) -> PostgresServer:
         return self.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from serve_app.cli import main
 from serve_app.runtime import UnsafeBind, check_bind
 from serve_app.settings import Settings
+from tests.unit.test_stores import HOME_V0_1
 
 
 def test_create_list_and_revoke_keys(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -50,3 +52,28 @@ def test_serve_refuses_an_open_bind_before_starting_ray(
 ) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--home", str(tmp_path)]) == 2
     assert "--auth-mode token" in capsys.readouterr().err
+
+
+def test_db_upgrade_migrates_a_0_1_home_and_keys_work_on_a_named_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture, postgres
+) -> None:
+    """`reasoning db upgrade` with --store: the 0.1 home's keys land in PostgreSQL, and
+    `reasoning admin --store` sees them; nothing of the old home is removed."""
+    home = tmp_path / "home"
+    shutil.copytree(HOME_V0_1, home)
+    url = postgres.create_database("cli_upgrade")
+    assert main(["db", "upgrade", "--home", str(home), "--store", url]) == 0
+    assert "metadata store at revision 0002" in capsys.readouterr().out
+    assert main(["admin", "--home", str(home), "--store", url, "list-keys"]) == 0
+    assert "alpha  active" in capsys.readouterr().out
+    assert (home / "auth.sqlite").is_file()
+
+
+def test_remote_stores_without_a_secret_file_are_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["db", "upgrade", "--home", str(tmp_path / "h"), "--store",
+            "postgresql+psycopg://u:p@db.internal/x", "--artifacts", "s3://bucket/x"]
+    assert main(argv) == 2
+    assert "REASONING_SECRET_KEY_FILE" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists()

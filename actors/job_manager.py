@@ -100,11 +100,6 @@ class JobManager:
         except KeyError:
             return None
 
-    def list(
-        self, limit: int = 100, status: str | None = None, tenant: str | None = None
-    ) -> list[Job]:
-        return self.store.list(limit=limit, status=status, tenant=tenant)
-
     def cancel(self, job_id: str) -> Job | None:
         """Fail the job as cancelled now; its runner stops its trials and is free again."""
         if self.store.fail(job_id, CANCELLED):

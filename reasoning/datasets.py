@@ -318,14 +318,8 @@ class DatasetStore:
 
     @staticmethod
     def key(dataset_id: str | uuid.UUID) -> str:
-        """The dataset's Parquet object; ids are parsed as UUIDs so no key can escape."""
-        try:
-            canonical = dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(
-                str(dataset_id)
-            )
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise KeyError(f"unknown dataset {dataset_id!r}") from exc
-        return f"datasets/{canonical}/data.parquet"
+        """The dataset's Parquet object."""
+        return f"datasets/{_canonical(dataset_id)}/data.parquet"
 
     def add(self, df: pd.DataFrame, name: str, tenant: str = DEFAULT_TENANT) -> DatasetInfo:
         """Store `df` and return its description."""
@@ -351,11 +345,10 @@ class DatasetStore:
 
     def get(self, dataset_id: str | uuid.UUID, tenant: str | None = None) -> DatasetInfo:
         """The dataset's description; KeyError when there is no such dataset (for `tenant`)."""
-        self.key(dataset_id)  # an id that is no UUID is unknown, not a query
         with reading(self._engine) as db:
             row = db.execute(
                 select(catalog.c.tenant, catalog.c.info)
-                .where(catalog.c.dataset_id == str(uuid.UUID(str(dataset_id))))
+                .where(catalog.c.dataset_id == _canonical(dataset_id))
             ).first()
         if row is None or (tenant is not None and row.tenant != tenant):
             raise KeyError(f"unknown dataset {dataset_id}")
@@ -384,5 +377,14 @@ class DatasetStore:
 
     def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
         """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""
+        self.get(dataset_id)  # only a catalogued dataset: an object alone is not one
         with self.artifacts.reader(self.key(dataset_id)) as source:
             return pq.read_table(source).to_pandas()
+
+
+def _canonical(dataset_id: str | uuid.UUID) -> str:
+    """The id as a UUID's text: anything else is an unknown dataset (and never a path)."""
+    try:
+        return str(dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(str(dataset_id)))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise KeyError(f"unknown dataset {dataset_id!r}") from exc

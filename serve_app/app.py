@@ -140,8 +140,8 @@ class ReasoningIngress:
         # `reasoning serve` migrated already; an app deployed from a Serve config was not.
         stores.upgrade()
         self.datasets, self.models = stores.datasets(), stores.models()
-        self.job_store = stores.jobs()
-        self.jobs = job_manager(
+        self.jobs = stores.jobs()
+        self.manager = job_manager(
             stores, self.settings.max_running_jobs, self.settings.distill_options()
         )
         self.predictor = predictor
@@ -240,7 +240,7 @@ class ReasoningIngress:
         # The checks read the dataset's files: off the event loop, which serves everyone.
         await run_in_threadpool(self._check_fit, request, tenant)
         try:
-            job = await self.jobs.submit.remote(
+            job = await self.manager.submit.remote(
                 str(uuid4()), kind, request.model_dump(mode="json"), tenant, idempotency_key
             )
         except IdempotencyConflict as err:  # Ray's error is also an instance of the cause
@@ -282,7 +282,7 @@ class ReasoningIngress:
     @api.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def get_job(self, job_id: UUID, principal: Caller) -> Job:
         try:
-            return await run_in_threadpool(self.job_store.get, str(job_id), principal.tenant)
+            return await run_in_threadpool(self.jobs.get, str(job_id), principal.tenant)
         except KeyError:
             raise Problem(404, f"job {job_id} not found") from None
 
@@ -291,7 +291,7 @@ class ReasoningIngress:
         self, principal: Caller, limit: int = 100, status: JobStatus | None = None
     ) -> JobList:
         jobs = await run_in_threadpool(
-            self.job_store.list, max(1, min(limit, 1000)), status, principal.tenant
+            self.jobs.list, max(1, min(limit, 1000)), status, principal.tenant
         )
         return JobList(jobs=jobs)
 
@@ -300,7 +300,7 @@ class ReasoningIngress:
         job = await self.get_job(job_id, principal)
         if job.status in ("completed", "failed"):
             raise Problem(409, f"job {job_id} is already {job.status}")
-        return await self.jobs.cancel.remote(str(job_id))
+        return await self.manager.cancel.remote(str(job_id))
 
     # -- models ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,7 +53,7 @@ def _frozen_teacher(service: Service, model_id: str) -> Iterator[dict[str, Any]]
     (its actor-table entry is yielded); thawed on the way out unless the test killed it."""
     from actors.teacher import teacher_model
 
-    teacher_model(model_id, str(service.home))
+    teacher_model(model_id, service.stores)
     teacher = ray_state.wait_actor("TeacherModel", f"teacher:{model_id}", "ALIVE")
     with ray_state.frozen(teacher["Pid"]):
         yield teacher
@@ -143,7 +144,8 @@ def test_killing_a_trial_worker_mid_search(client, service, houses_dataset, ray_
     job = _settled(client, job_id)
     assert job["status"] == "completed", job
     # Tune recorded the killed run and ran the trial again: every trial has its score.
-    assert list((service.home / "tune").glob(f"{job_id}-attempt1/*/error.txt"))
+    tune = Path(service.stores.artifact_store().tune_storage()[0])
+    assert list(tune.glob(f"{job_id}-attempt1/*/error.txt"))
     card = client.get(f"/v1/models/{job['model_id']}").json()
     assert len(card["trials"]) == 2
     assert all(t["score"] is not None for t in card["trials"]), card["trials"]

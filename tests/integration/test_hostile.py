@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from reasoning.schemas import MAX_PREDICT_ROWS
-from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration.conftest import JSON_LIMIT, REG, UPLOAD_LIMIT
 from tests.integration.service import Service
@@ -40,7 +39,7 @@ def _datasets(client: httpx.Client) -> set[str]:
 @pytest.fixture
 def nothing_stored(client: httpx.Client, service: Service) -> Iterator[None]:
     """The test's uploads are all refused: no new dataset listed, no new file stored."""
-    root = Path(Stores.resolve(service.home).artifacts) / "datasets"
+    root = Path(service.stores.artifacts) / "datasets"
     listed, files = _datasets(client), set(root.rglob("*"))
     yield
     assert _datasets(client) == listed

@@ -71,6 +71,7 @@ datasets = Table(
     Column("tenant", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("info", Text, nullable=False, comment="the DatasetInfo, as JSON"),
+    Column("stats", Text, comment="each column's ColumnSummary, as JSON (since 0003)"),
     Index("datasets_tenant", "tenant", "created_at"),
 )
 

@@ -9,11 +9,12 @@ the metadata store's catalog.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,19 @@ class ColumnSummary:
         """Every present value is the same (nothing to learn from it as a label)."""
         return self.n_present > 0 and self.minimum == self.maximum
 
+    @classmethod
+    def of(cls, values: pa.Array | pa.ChunkedArray) -> ColumnSummary:
+        """The summary of one column; bounds as JSON values (times as ISO text), so a
+        summary read back from the catalog equals one computed from the file."""
+        present = len(values) - values.null_count
+        bounds = pc.min_max(values) if present else None
+        return cls(
+            n_rows=len(values),
+            n_present=present,
+            minimum=_json_value(bounds["min"].as_py()) if bounds else None,
+            maximum=_json_value(bounds["max"].as_py()) if bounds else None,
+        )
+
 
 class DatasetStore:
     """Immutable datasets: the Parquet file in the artifact store, the `DatasetInfo` in
@@ -333,13 +347,17 @@ class DatasetStore:
             created_at=datetime.now(UTC),
             tenant=tenant,
         )
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        # Computed once here, so a submit's label checks read the catalog, not the file.
+        stats = {name: asdict(ColumnSummary.of(table.column(name))) for name in table.column_names}
         buffer = io.BytesIO()
-        df.to_parquet(buffer, index=False)
+        pq.write_table(table, buffer)
         self.artifacts.put(self.key(dataset_id), buffer.getvalue())
         with writing(self._engine) as db:
             db.execute(insert(catalog).values(
                 dataset_id=str(dataset_id), tenant=tenant,
                 created_at=info.created_at.isoformat(), info=info.model_dump_json(),
+                stats=json.dumps(stats),
             ))
         return info
 
@@ -363,23 +381,26 @@ class DatasetStore:
             return [DatasetInfo.model_validate_json(info) for info in db.execute(query).scalars()]
 
     def column_summary(self, dataset_id: str | uuid.UUID, column: str) -> ColumnSummary:
-        """Counts and range of one column, read alone from the Parquet file (fast at submit)."""
+        """Counts and range of one column: from the catalog, where the upload put them (a
+        dataset imported from release 0.1 has none: its column is read from the file)."""
+        with reading(self._engine) as db:
+            stats = db.execute(
+                select(catalog.c.stats).where(catalog.c.dataset_id == _canonical(dataset_id))
+            ).scalar()
+        if stats is not None and column in (known := json.loads(stats)):
+            return ColumnSummary(**known[column])
         with self.artifacts.reader(self.key(dataset_id)) as source:
-            values = pq.read_table(source, columns=[column]).column(column)
-        present = len(values) - values.null_count
-        bounds = pc.min_max(values) if present else None
-        return ColumnSummary(
-            n_rows=len(values),
-            n_present=present,
-            minimum=bounds["min"].as_py() if bounds else None,
-            maximum=bounds["max"].as_py() if bounds else None,
-        )
+            return ColumnSummary.of(pq.read_table(source, columns=[column]).column(column))
 
     def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
         """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""
         self.get(dataset_id)  # only a catalogued dataset: an object alone is not one
         with self.artifacts.reader(self.key(dataset_id)) as source:
             return pq.read_table(source).to_pandas()
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date | time) else value
 
 
 def _canonical(dataset_id: str | uuid.UUID) -> str:

@@ -24,7 +24,7 @@ HOME_V0_1 = Path(__file__).parents[1] / "data" / "home-v0.1"
 def test_upgrade_makes_every_table_and_is_idempotent(stores: Stores) -> None:
     tables = set(inspect(engine(stores.database)).get_table_names())
     assert {t.name for t in METADATA.sorted_tables} <= tables
-    assert stores.upgrade() == stores.upgrade() == "0002"
+    assert stores.upgrade() == stores.upgrade() == "0003"
 
 
 @pytest.mark.parametrize("kind", DATABASES)
@@ -39,6 +39,8 @@ def test_a_home_written_by_release_0_1_is_migrated_with_its_data(
     [info] = datasets.list("alpha")
     old_meta = json.loads(next((home / "datasets").glob("*/meta.json")).read_text())
     assert str(info.dataset_id) == old_meta["dataset_id"] and info.n_rows == 80
+    # 0.1 kept no column statistics: the label checks read them from the file.
+    assert datasets.column_summary(info.dataset_id, "price").n_present == 80
     pd.testing.assert_frame_equal(datasets.load(info.dataset_id), houses(80, seed=3))
 
     [card] = models.list("alpha")
@@ -138,3 +140,27 @@ def test_s3_settings_come_from_the_aws_variables_as_the_sdk_reads_them() -> None
 def test_unsupported_artifact_uris_are_refused(uri: str) -> None:
     with pytest.raises(ValueError, match="artifact store"):
         ArtifactStore(uri)
+
+
+def test_column_statistics_come_from_the_catalog_and_match_the_file(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made once at upload: a submit's label checks read no file (on S3, no request)."""
+    datasets = stores.datasets()
+    frame = houses(60, seed=4)
+    frame.loc[::7, "area_sqm"] = None
+    info = datasets.add(frame, "houses")
+    from_file = {}
+    for column in frame.columns:  # with no statistics in the catalog, the file answers
+        with monkeypatch.context() as patch:
+            patch.setattr("reasoning.datasets.json.loads", lambda _: {})
+            from_file[column] = datasets.column_summary(info.dataset_id, column)
+
+    def no_reads(key: str) -> None:
+        raise AssertionError(f"read {key} from the artifact store")
+
+    monkeypatch.setattr(datasets.artifacts, "reader", no_reads)
+    for column in frame.columns:
+        assert datasets.column_summary(info.dataset_id, column) == from_file[column], column
+    assert from_file["area_sqm"].n_present == 60 - len(frame.loc[::7])
+    assert isinstance(from_file["listed_at"].minimum, str)  # times as ISO text, both ways

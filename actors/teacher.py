@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import NAMESPACE
 from reasoning.model import json_scalar
@@ -33,10 +34,18 @@ class TeacherModel:
 
 
 def teacher_model(model_id: str, stores: Stores) -> ray.actor.ActorHandle:
-    """The TeacherModel actor of this model, created if none is alive."""
+    """The TeacherModel actor of this model, created if none is alive.
+
+    A new one is placed on the caller's node (a SynthGen actor's, which calls it by
+    handle): the batches then stay in that node's object store. The affinity is soft, so
+    a restart after that node is lost goes anywhere. It takes no CPU: the SynthGen actors
+    that call it hold theirs while they wait for it.
+    """
+    here = ray.get_runtime_context().get_node_id()
     return (
         ray.remote(TeacherModel)
         .options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
             name=f"teacher:{model_id}",
             namespace=NAMESPACE,
             lifetime="detached",

@@ -36,7 +36,7 @@ class Stores:
     artifacts: str
     """A local folder or `s3://bucket/prefix`."""
     secret_key_file: str
-    """The service secret (32 bytes): made here on first use if missing."""
+    """The service secret (32 bytes): made on first use if it is the home's default."""
 
     @classmethod
     def resolve(
@@ -75,7 +75,15 @@ class Stores:
         return _artifact_store(self.artifacts)
 
     def keyring(self) -> Keyring:
-        return Keyring.at(Path(self.secret_key_file))
+        """Keys from the secret. A named secret file is never made here: a host that made
+        its own would sign and seal with a secret no other host has."""
+        path = Path(self.secret_key_file)
+        if path != Path(self.home) / "secret.key" and not path.is_file():
+            raise FileNotFoundError(
+                f"the service secret {path} (REASONING_SECRET_KEY_FILE) does not exist here;"
+                " make one with `head -c 32 /dev/urandom` and give every host the same file"
+            )
+        return Keyring.at(path)
 
     def upgrade(self) -> str:
         """Migrate the metadata store to this release (importing an older home's state)."""

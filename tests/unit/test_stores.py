@@ -164,3 +164,16 @@ def test_column_statistics_come_from_the_catalog_and_match_the_file(
         assert datasets.column_summary(info.dataset_id, column) == from_file[column], column
     assert from_file["area_sqm"].n_present == 60 - len(frame.loc[::7])
     assert isinstance(from_file["listed_at"].minimum, str)  # times as ISO text, both ways
+
+
+def test_a_named_secret_file_must_exist_and_is_never_made(tmp_path: Path) -> None:
+    named = tmp_path / "mounted" / "secret.key"
+    stores = Stores.resolve(tmp_path / "h", secret_key_file=str(named))
+    with pytest.raises(FileNotFoundError, match="REASONING_SECRET_KEY_FILE"):
+        stores.keyring()
+    assert not named.exists()
+    named.parent.mkdir()
+    named.write_bytes(bytes(range(32)))
+    assert stores.keyring().derive("x") == stores.keyring().derive("x")
+    # The home's default secret is made on first use, as before.
+    assert Stores.resolve(tmp_path / "h").keyring() and (tmp_path / "h" / "secret.key").is_file()

@@ -14,6 +14,7 @@ Alembic migrations in `reasoning/migrations/`: `upgrade` applies them.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.engine import make_url
 
@@ -160,6 +162,39 @@ def reading(bound: Engine) -> Iterator[Connection]:
     """A connection for reads that take no lock (each statement sees committed rows)."""
     with bound.connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def catalog_id(value: object) -> str:
+    """A dataset's or model's id as a UUID's text; KeyError for anything else (so an id
+    is never a query fragment nor a path)."""
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except (ValueError, AttributeError, TypeError):
+        raise KeyError(value) from None
+
+
+def catalog_entry(bound: Engine, body: Column, key: object, tenant: str | None) -> str | None:
+    """The JSON `body` of one catalog row (datasets' info, models' card), or None when there
+    is no such row, or it is not `tenant`'s."""
+    table = body.table
+    primary = next(iter(table.primary_key.columns))
+    with reading(bound) as db:
+        row = db.execute(
+            select(table.c.tenant, body).where(primary == catalog_id(key))
+        ).first()
+    if row is None or (tenant is not None and row[0] != tenant):
+        return None
+    return row[1]
+
+
+def catalog_entries(bound: Engine, body: Column, tenant: str | None) -> list[str]:
+    """The JSON `body` of every catalog row (of `tenant`), newest first."""
+    table = body.table
+    query = select(body).order_by(table.c.created_at.desc())
+    if tenant is not None:
+        query = query.where(table.c.tenant == tenant)
+    with reading(bound) as db:
+        return list(db.execute(query).scalars())
 
 
 def upgrade(url: str, home: Path | None = None, artifacts: Any = None) -> str:

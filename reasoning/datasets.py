@@ -23,11 +23,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert
 
 from reasoning.artifacts import ArtifactStore
+from reasoning.database import catalog_entries, catalog_entry, catalog_id, writing
 from reasoning.database import datasets as catalog
-from reasoning.database import reading, writing
 from reasoning.encoding import infer_dtype
 from reasoning.schemas import DEFAULT_TENANT, Column, DatasetInfo
 
@@ -333,7 +333,7 @@ class DatasetStore:
     @staticmethod
     def key(dataset_id: str | uuid.UUID) -> str:
         """The dataset's Parquet object."""
-        return f"datasets/{_canonical(dataset_id)}/data.parquet"
+        return f"datasets/{catalog_id(dataset_id)}/data.parquet"
 
     def add(self, df: pd.DataFrame, name: str, tenant: str = DEFAULT_TENANT) -> DatasetInfo:
         """Store `df` and return its description."""
@@ -363,30 +363,20 @@ class DatasetStore:
 
     def get(self, dataset_id: str | uuid.UUID, tenant: str | None = None) -> DatasetInfo:
         """The dataset's description; KeyError when there is no such dataset (for `tenant`)."""
-        with reading(self._engine) as db:
-            row = db.execute(
-                select(catalog.c.tenant, catalog.c.info)
-                .where(catalog.c.dataset_id == _canonical(dataset_id))
-            ).first()
-        if row is None or (tenant is not None and row.tenant != tenant):
+        info = catalog_entry(self._engine, catalog.c.info, dataset_id, tenant)
+        if info is None:
             raise KeyError(f"unknown dataset {dataset_id}")
-        return DatasetInfo.model_validate_json(row.info)
+        return DatasetInfo.model_validate_json(info)
 
     def list(self, tenant: str | None = None) -> list[DatasetInfo]:
         """Every dataset (of `tenant`), newest first."""
-        query = select(catalog.c.info).order_by(catalog.c.created_at.desc())
-        if tenant is not None:
-            query = query.where(catalog.c.tenant == tenant)
-        with reading(self._engine) as db:
-            return [DatasetInfo.model_validate_json(info) for info in db.execute(query).scalars()]
+        return [DatasetInfo.model_validate_json(info)
+                for info in catalog_entries(self._engine, catalog.c.info, tenant)]
 
     def column_summary(self, dataset_id: str | uuid.UUID, column: str) -> ColumnSummary:
         """Counts and range of one column: from the catalog, where the upload put them (a
         dataset imported from release 0.1 has none: its column is read from the file)."""
-        with reading(self._engine) as db:
-            stats = db.execute(
-                select(catalog.c.stats).where(catalog.c.dataset_id == _canonical(dataset_id))
-            ).scalar()
+        stats = catalog_entry(self._engine, catalog.c.stats, dataset_id, None)
         if stats is not None and column in (known := json.loads(stats)):
             return ColumnSummary(**known[column])
         with self.artifacts.reader(self.key(dataset_id)) as source:
@@ -402,10 +392,3 @@ class DatasetStore:
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime | date | time) else value
 
-
-def _canonical(dataset_id: str | uuid.UUID) -> str:
-    """The id as a UUID's text: anything else is an unknown dataset (and never a path)."""
-    try:
-        return str(dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(str(dataset_id)))
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise KeyError(f"unknown dataset {dataset_id!r}") from exc

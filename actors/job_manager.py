@@ -23,6 +23,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
+from actors.trainer import warm_trial_workers
 from reasoning.distill import DistillOptions
 from reasoning.schemas import Job, JobKind
 from reasoning.stores import Stores
@@ -34,6 +35,9 @@ is tried this many times in all."""
 OUTCOME_WAIT = 30.0
 """Seconds one outcome() call waits before the watcher asks again: a call left waiting by
 a killed JobManager then frees its runner thread soon, so restarts cannot use them up."""
+LAUNCH_EVERY = 1.0
+"""Seconds between the watcher's looks at the queue, for jobs recorded while this actor
+was not there to be woken (starting, restarting)."""
 RUNNER_ANSWER_WAIT = 120.0
 """Seconds a restarted JobManager waits for each runner to say what it holds (a runner
 that is itself starting answers once it has)."""
@@ -63,8 +67,10 @@ class JobManager:
         self.options = options or DistillOptions()
         self.store = stores.jobs()
         self.lock = threading.Lock()
-        # The pool, started now so that no job waits for a process to start.
+        # The pool, started now so that no job waits for a process to start; and one warm
+        # trial worker per CPU, for the same reason.
         self.runners: list[Any] = [self._new_runner(slot) for slot in range(max_running_jobs)]
+        warm_trial_workers()
         self.running: dict[str, Running] = {}
         # ping() calls to runners Ray is starting again after a death -> their slots; a slot
         # takes no attempt until its runner answers.
@@ -92,6 +98,11 @@ class JobManager:
                                 tenant, idempotency_key)
         self._launch_pending()
         return job
+
+    def wake(self) -> None:
+        """A job was recorded in the store (by the ingress): start it if a slot is free.
+        The watcher also looks every LAUNCH_EVERY seconds, so a lost wake costs no job."""
+        self._launch_pending()
 
     def get(self, job_id: str, tenant: str | None = None) -> Job | None:
         """The job, or None if there is none (or it is another tenant's)."""
@@ -218,9 +229,12 @@ class JobManager:
             except Exception:  # noqa: BLE001
                 log.exception("job watcher: recovering the runners' attempts")
                 time.sleep(1)
-        self._launch_pending()
+        launched = 0.0
         while True:
             try:
+                if time.monotonic() - launched > LAUNCH_EVERY:
+                    launched = time.monotonic()
+                    self._launch_pending()
                 self._watch_once()
             except Exception:  # noqa: BLE001
                 log.exception("job watcher")

@@ -1,21 +1,20 @@
 """The fit pipeline driver: a pool of long-lived PipelineRunner actors, each running one
 job attempt at a time.
 
-Why a pool of warm actors: starting a worker process that imports pandas, scikit-learn,
-xgboost and Ray Tune takes seconds, which a small job would spend before its first row
-is read. The runners start with the JobManager and take attempts as method calls.
+Why a pool of warm actors: starting a worker process that imports pandas, scikit-learn
+and xgboost takes seconds, which a small job would spend before its first row is read.
+The runners start with the JobManager and take attempts as method calls.
 
 Why detached actors, and not tasks owned by the JobManager: a task dies with its owner,
-and Ray then leaves the placement groups its Tune run created behind, holding CPUs that
-no later trial gets. A detached runner outlives a JobManager restart (the new JobManager
-asks the runners what they hold and reattaches), it is stopped through Tune itself,
-which removes its placement groups, and when its process dies Ray removes the groups it
-made and starts it again. It reserves no CPU: the trials need them.
+and with it the attempt's trials and synth-gen work. A detached runner outlives a
+JobManager restart (the new JobManager asks the runners what they hold and reattaches),
+it is stopped by a flag its stages look at, and when its process dies Ray cancels the
+trials it owned and starts it again. It reserves no CPU (the trials need them) and runs
+at fit niceness (`actors.lower_priority`).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -24,9 +23,9 @@ from typing import Any
 
 import ray
 
-from actors import JOB_MANAGER_NAME, NAMESPACE
+from actors import JOB_MANAGER_NAME, NAMESPACE, lower_priority
 from actors.synth_gen import TeacherSpec, run_synth_gen
-from actors.trainer import request_stop, run_search, sample_configs
+from actors.trainer import run_search, sample_configs
 from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.munge import synthetic_size
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
@@ -43,15 +42,6 @@ from reasoning.training import (
 
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
 CANCELLED = "cancelled by request"
-TUNE_ENV = {
-    # Quiet Tune: no progress tables in the logs. Set in the runner's own process (Tune
-    # reads them when it runs), not as a runtime_env, which would keep Ray from reusing an
-    # idle worker and cost a fresh process per job.
-    "RAY_AIR_NEW_OUTPUT": "0",
-    "TUNE_MAX_PENDING_TRIALS_PG": "8",
-}
-
-
 class Cancelled(Exception):
     """The job was cancelled while this attempt ran."""
 
@@ -74,7 +64,7 @@ def runner_name(manager: str, slot: int) -> str:
 class Reporter:
     """Fire-and-forget progress reports to the JobManager, found by name each time.
 
-    Plain data, so Tune can pickle it into its progress callback. Each report carries the
+    Plain data, so it can travel to other processes. Each report carries the
     time it was made, so the JobManager (a threaded actor, running calls in any order)
     drops one overtaken by a later one; progress reports repeat their stage, so one lost
     while the JobManager restarts is made good by the next.
@@ -114,10 +104,6 @@ class Attempt:
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
 
-    @property
-    def search_name(self) -> str:
-        """The Tune experiment's name (and folder under the artifact store's tune/)."""
-        return f"{self.job_id}-attempt{self.number}"
 
 
 class PipelineRunner:
@@ -125,7 +111,7 @@ class PipelineRunner:
     and `holding` answer meanwhile (a threaded actor)."""
 
     def __init__(self, manager: str, stores: Stores, options: DistillOptions) -> None:
-        os.environ.update(TUNE_ENV)
+        lower_priority()
         self.manager = manager
         self.stores = stores
         # Opened now: a runner that cannot reach the stores cannot run any attempt.
@@ -171,8 +157,7 @@ class PipelineRunner:
     def cancel(self, job_id: str) -> None:
         attempt = self.attempt
         if attempt is not None and attempt.job_id == job_id:
-            attempt.cancelled = True
-            request_stop(attempt.search_name)
+            attempt.cancelled = True  # the running stage sees it within a moment
 
     def _outcome_of(self, attempt: Attempt) -> Outcome:
         try:
@@ -234,9 +219,8 @@ class _Pipeline:
             data,
             sample_configs(families, n, request.random_state),
             request.random_state,
-            self.runner.stores.artifact_store().tune_storage(),
-            self.attempt.search_name,
             on_progress=self.reporter.trials,
+            check_cancelled=self._check_cancelled,
         )
         self._check_cancelled()
 

@@ -17,7 +17,7 @@ import pandas as pd
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from actors import first_line
+from actors import first_line, lower_priority
 from actors.teacher import teacher_model
 from reasoning.distill import TeacherTargets
 from reasoning.egress import EgressPolicy
@@ -61,6 +61,7 @@ class SynthGen:
     """One shard of synth-gen: generate, then label in batches with a few in flight."""
 
     def __init__(self, teacher: TeacherSpec) -> None:
+        lower_priority()
         self.teacher = teacher
         self.labelled = 0
 

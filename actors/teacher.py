@@ -11,7 +11,7 @@ import pandas as pd
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors import NAMESPACE
+from actors import NAMESPACE, lower_priority
 from reasoning.model import json_scalar
 from reasoning.stores import Stores
 from reasoning.teachers import TeacherAnswer
@@ -21,6 +21,7 @@ class TeacherModel:
     """Loads one model once and answers `predict(batch)` with values or probabilities."""
 
     def __init__(self, model_id: str, stores: Stores) -> None:
+        lower_priority()  # it labels rows for fits
         registry = stores.models()
         self.model = registry.load(model_id)
         self.card = registry.card(model_id)

@@ -1,4 +1,13 @@
-"""trainer.run: the hyperparameter search, as n Ray Tune trials running in parallel."""
+"""trainer.run_search: the hyperparameter search, its trials as Ray tasks on warm workers.
+
+Ray Tune drives the search: its BasicVariantGenerator draws the seeded configurations from
+the families' search spaces (`tune_configs/`). Ray runs the trials, one task per
+configuration with one CPU each, on its pool of task workers. Those processes outlive the
+task: the next trial, of this job or a later one, finds pandas, scikit-learn and xgboost
+already imported. A Tune `Tuner` starts its trial actors afresh for every `fit` and keeps
+an experiment folder per search; that cost seconds per job, more than a small search's
+trials take together (docs/BENCHMARKS.md, "fit_overhead" and "trial_workers").
+"""
 
 from __future__ import annotations
 
@@ -6,81 +15,56 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow.fs
 import ray
-from ray import tune
-from ray.tune.registry import TRAINABLE_CLASS, _global_registry
+from ray.exceptions import RayError
 from ray.tune.search import BasicVariantGenerator
 
+from actors import lower_priority
 from reasoning.schemas import Trial
-from reasoning.training import PreparedData, score_trial, trial_workers
+from reasoning.training import PreparedData, score_trial
 from tune_configs import search_space
 
 TRIAL_CPUS = 1
 """Each trial fits single-threaded (xgboost n_jobs=1), so one CPU per trial."""
 TRIAL_RETRIES = 1
-"""More runs of a trial that failed, for a worker that died; an error raised by the fit
-itself is run again too, which costs a trial's time but is rare."""
-
-_STOP_REQUESTED: set[str] = set()
-"""Searches asked to stop, by name; module state because Tune pickles its stopper."""
-
-
-def request_stop(name: str) -> None:
-    """Ask the search called `name` (running in this process) to stop its trials."""
-    _STOP_REQUESTED.add(name)
+"""More runs of a trial whose worker died (killed, out of memory, node lost): a fit is
+deterministic, so the retry gives what the lost run would have. An error raised by the
+fit itself is the trial's result, not retried."""
+POLL = 0.2
+"""Seconds between looks at cancellation while trials run."""
 
 
-class _StopOnRequest(tune.Stopper):
-    """Ends the whole experiment once `request_stop(name)` was called.
-
-    Stopping through Tune (rather than killing its driver, the runner) ends the trials
-    and removes their placement groups at once, and the runner lives to report the end.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return self.name in _STOP_REQUESTED
-
-
+@ray.remote(num_cpus=TRIAL_CPUS, max_retries=TRIAL_RETRIES)
 def _trial(
-    config: dict[str, Any], data: PreparedData, configs: list[dict[str, Any]], random_state: int
-) -> None:
-    chosen = configs[config["trial_index"]]
-    score = score_trial(data, chosen["family"], chosen["params"], random_state)
-    # Reported so the card says where each trial ran (a cluster operator's question).
-    tune.report({"score": score, "node": ray.util.get_node_ip_address()})
+    data: PreparedData, family: str, params: dict[str, Any], random_state: int
+) -> tuple[float, str]:
+    """One trial: its validation score, and the node it ran on (a cluster operator's
+    question, shown on the model card)."""
+    lower_priority()
+    return score_trial(data, family, params, random_state), ray.util.get_node_ip_address()
 
 
-class _Progress(tune.Callback):
-    """Counts finished trials (completed or errored) and passes the count on."""
+def warm_up() -> None:
+    """Imports what a trial needs; run once per CPU at start, so the first job's trials
+    find warm workers too."""
+    lower_priority()
+    import reasoning.training  # noqa: F401
 
-    def __init__(self, total: int, on_progress: Callable[[int, int], None]) -> None:
-        self.total, self.done, self.on_progress = total, 0, on_progress
 
-    def _bump(self) -> None:
-        self.done += 1
-        self.on_progress(self.done, self.total)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._bump()
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._bump()
+def warm_trial_workers() -> list[ray.ObjectRef]:
+    """Start (or find) one task worker per CPU of the cluster and import the trial's
+    libraries in it; spread over the nodes. Returns the tasks (nobody needs to wait)."""
+    task = ray.remote(num_cpus=TRIAL_CPUS, scheduling_strategy="SPREAD")(warm_up)
+    return [task.remote() for _ in range(_cluster_cpus())]
 
 
 def sample_configs(families: list[str], n_trials: int, seed: int) -> list[dict[str, Any]]:
     """The trials' configurations: n_trials spread over the families, sampled from the seed.
 
     Each family's share is drawn by Tune's BasicVariantGenerator(random_state=seed) from
-    its search space, driven here without running Tune. Nothing depends on earlier
-    results or on which trial finishes first, so the same request gives the same trials
-    and the same winner, and a single family gets exactly what Tune itself would sample.
+    its search space. Nothing depends on earlier results or on which trial finishes
+    first, so the same request gives the same trials and the same winner, and a single
+    family gets exactly what a Tune experiment over its search space would sample.
     """
 
     def never_run(config: dict[str, Any]) -> None:  # the experiment spec needs a trainable
@@ -105,68 +89,55 @@ def run_search(
     data: PreparedData,
     configs: list[dict[str, Any]],
     random_state: int,
-    storage: tuple[str, pyarrow.fs.FileSystem | None],
-    name: str,
     on_progress: Callable[[int, int], None],
+    check_cancelled: Callable[[], None],
 ) -> list[Trial]:
-    """Run one trial per configuration, in parallel when the search is big enough to gain
-    from it (`trial_workers`), and return them in the given order.
+    """Run one trial per configuration and return them in the given order.
 
-    The configurations go to the trials by index (a grid over 0..n-1), so Tune only
-    schedules them; the split goes to the object store once via with_parameters. A trial
-    whose worker dies (killed, out of memory) is run once more on a fresh one: a fit is
-    deterministic, so the retry gives what the lost run would have.
+    The split goes to the object store once. At most one trial per CPU of the cluster is
+    in flight: Ray hands a worker back once its owner has no more queued tasks, so a
+    search keeping no backlog lets the job beside it take its turn. `check_cancelled`
+    raises to stop the search; its queued and running trials are cancelled on the way out.
     """
-    trainable = tune.with_resources(
-        tune.with_parameters(_trial, data=data, configs=configs, random_state=random_state),
-        {"cpu": TRIAL_CPUS},
-    )
-    # Tune registers a trainable cluster-wide under its name, one namespace per Ray job,
-    # and the trials of every search the service runs share one Ray job: under one name,
-    # a search running beside another would start its trials with the other's data.
-    trainable._name = f"trial-{name}"
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"trial_index": tune.grid_search(list(range(len(configs))))},
-        tune_config=tune.TuneConfig(
-            metric="score", mode="min", reuse_actors=True,
-            max_concurrent_trials=trial_workers(
-                data, len(configs), int(ray.cluster_resources().get("CPU", 1)) // TRIAL_CPUS),
-        ),
-        run_config=tune.RunConfig(
-            storage_path=storage[0],
-            storage_filesystem=storage[1],
-            name=name,
-            verbose=0,
-            callbacks=[_Progress(len(configs), on_progress)],
-            stop=_StopOnRequest(name),
-            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
-        ),
-    )
+    shared = ray.put(data)
+    in_flight = max(1, _cluster_cpus() // TRIAL_CPUS)
+    waiting = list(enumerate(configs))
+    running: dict[ray.ObjectRef, int] = {}
+    trials: list[Trial | None] = [None] * len(configs)
     try:
-        results = tuner.fit()
+        while waiting or running:
+            while waiting and len(running) < in_flight:
+                index, chosen = waiting.pop(0)
+                ref = _trial.remote(shared, chosen["family"], chosen["params"], random_state)
+                running[ref] = index
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL)
+            for ref in done:
+                index = running.pop(ref)
+                trials[index] = _settled(configs[index], ref)
+                on_progress(sum(t is not None for t in trials), len(configs))
+            check_cancelled()
     finally:
-        # The registration pickles the split's object references; dropped with it. The
-        # runner lives on, so the search's stop request goes too.
-        _global_registry.unregister(TRAINABLE_CLASS, trainable._name)
-        _STOP_REQUESTED.discard(name)
-    trials = []
-    # The grid's trials in the order Tune made them, i.e. by index. Not by
-    # result.config: a trial that died before it reported has none.
-    for chosen, result in zip(configs, results, strict=True):
-        metrics = result.metrics or {}
-        score = metrics.get("score")
-        ok = result.error is None and score is not None and math.isfinite(score)
-        trials.append(
-            Trial(
-                family=chosen["family"],
-                params=chosen["params"],
-                score=float(score) if ok else None,
-                error=None if result.error is None else _last_line(result.error),
-                node=metrics.get("node"),
-            )
-        )
-    return trials
+        for ref in running:
+            # Not forced: the trial stops between boosting rounds or iterations, and its
+            # warm worker stays for the next one.
+            ray.cancel(ref, force=False)
+    return [t for t in trials if t is not None]
+
+
+def _settled(chosen: dict[str, Any], ref: ray.ObjectRef) -> Trial:
+    """The finished trial: its score, or the error that ended it."""
+    try:
+        score, node = ray.get(ref)
+    except RayError as err:  # the fit raised, the task was cancelled, or retries ran out
+        return Trial(family=chosen["family"], params=chosen["params"], score=None,
+                     error=_last_line(err))
+    ok = score is not None and math.isfinite(score)
+    return Trial(family=chosen["family"], params=chosen["params"],
+                 score=float(score) if ok else None, node=node)
+
+
+def _cluster_cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))
 
 
 def _last_line(error: BaseException) -> str:

@@ -99,11 +99,6 @@ class ArtifactStore:
         elif info.type == fs.FileType.File:
             self.filesystem.delete_file(path)
 
-    def tune_storage(self) -> tuple[str, fs.FileSystem | None]:
-        """Ray Tune's (storage_path, storage_filesystem): experiment folders under `tune/`."""
-        path = self.path("tune")
-        return (path, None) if self.local else (path, self.filesystem)
-
     def reader(self, key: str) -> pa.NativeFile:
         """A random-access file, so Parquet reads fetch only the columns they need."""
         try:

@@ -77,19 +77,6 @@ class PreparedData:
         return pd.concat([self.X_train, self.X_val, self.X_test], ignore_index=True)
 
 
-PARALLEL_CELLS = 2_000_000
-"""Below this many training cells (rows x columns x trials) a search runs its trials one
-after another on one reused trial worker: another worker process costs seconds to start
-and import (docs/BENCHMARKS.md, "trial_workers"), more than such trials take."""
-
-
-def trial_workers(data: PreparedData, n_trials: int, cpus: int) -> int:
-    """How many trials of a search run at once: one for a small search, else one per CPU."""
-    rows = data.X_train if data.teacher is None else data.teacher.X_fit
-    cells = len(rows) * max(1, rows.shape[1]) * n_trials
-    return 1 if cells < PARALLEL_CELLS else max(1, min(n_trials, cpus))
-
-
 def _labels(series: pd.Series, task_kind: str) -> np.ndarray:
     """Labels (nulls already dropped) as a plain numpy array scikit-learn accepts."""
     if task_kind == "regression":

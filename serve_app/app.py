@@ -235,17 +235,19 @@ class ReasoningIngress:
         principal: Principal,
         idempotency_key: str | None,
     ) -> FitAccepted:
-        """Validate everything that can be checked now, then hand the job to the JobManager."""
+        """Validate, record the job, and wake the JobManager: the submit waits on the
+        metadata store only, never on an actor (one starting or busy would hold it)."""
         tenant = principal.tenant
-        # The checks read the dataset's files: off the event loop, which serves everyone.
+        # The checks read the catalog (column statistics made at upload), off the event loop.
         await run_in_threadpool(self._check_fit, request, tenant)
         try:
-            job = await self.manager.submit.remote(
-                str(uuid4()), kind, request.model_dump(mode="json"), tenant, idempotency_key
+            job = await run_in_threadpool(
+                self.jobs.create, str(uuid4()), kind, str(request.dataset_id),
+                request.model_dump(mode="json"), tenant, idempotency_key,
             )
-        except IdempotencyConflict as err:  # Ray's error is also an instance of the cause
-            cause = getattr(err, "cause", err)
-            raise problems.invalid(["header", "idempotency-key"], str(cause)) from None
+        except IdempotencyConflict as err:
+            raise problems.invalid(["header", "idempotency-key"], str(err)) from None
+        self.manager.wake.remote()  # not awaited; the JobManager's watcher looks anyway
         families = "/".join(request.family_names())
         return FitAccepted(
             job_id=job.job_id,

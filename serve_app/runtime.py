@@ -13,6 +13,19 @@ from serve_app.settings import APP_NAME, Settings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+RAY_SYSTEM_CONFIG = {
+    # How long Ray keeps an idle task worker. Trials run as tasks, and a worker that ran
+    # one holds pandas, scikit-learn and xgboost imported; Ray's default (1 s, once a node
+    # has more processes than CPUs, which the service's actors make it) would start and
+    # import them again for nearly every job.
+    "idle_worker_killing_time_threshold_ms": 600_000,
+    # Ray starts every worker at niceness 15, serving actors included. At 0 they keep
+    # priority over the fit processes, which lower their own (actors.lower_priority).
+    "worker_niceness": 0,
+}
+"""What the service asks of a Ray it starts. A cluster the service joins sets the same on
+each node's `ray start`, as RAY_<name> environment variables (docs/ARCHITECTURE.md)."""
+
 
 def start(settings: Settings) -> dict[str, Any]:
     """Migrate the metadata store, connect to (or start) Ray, start Serve on host:port,
@@ -34,13 +47,18 @@ def start(settings: Settings) -> dict[str, Any]:
     # Before any actor opens the store: they all expect this release's schema.
     stores.upgrade()
     env = forwarded_env()
+    # RAY_ADDRESS, as Ray reads it, or --address: join a cluster. Otherwise start a Ray of
+    # our own, even when another one runs on this machine ("local"; None would join it).
+    joining = bool(settings.address or os.environ.get("RAY_ADDRESS"))
     ray.init(
-        address=settings.address,
+        address=settings.address or "local",
         namespace=NAMESPACE,
         include_dashboard=False,
         logging_level="WARNING",
         # Every actor and trial of this job (on any host) reaches the artifact store.
         runtime_env={"env_vars": env} if env else None,
+        # Only a Ray this process starts takes a system config.
+        _system_config=None if joining else RAY_SYSTEM_CONFIG,
     )
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(

@@ -21,6 +21,7 @@ import pytest
 
 from tests.cluster.hosts import (
     FAST_NODE_FAILURE,
+    WARM_WORKERS,
     Network,
     netns_unavailable,
     reap_stale,
@@ -101,7 +102,8 @@ def hosts(sigterm_tears_down: None) -> Iterator[Network]:
         head = network.add_host("head", index=11)
         worker = network.add_host("worker", index=12, hidden=[network.head_dir])
         # The head starts in the background while the store's servers start.
-        address = start_ray_head(head, num_cpus=0, env=FAST_NODE_FAILURE, wait=False)
+        address = start_ray_head(head, num_cpus=0, env={**FAST_NODE_FAILURE, **WARM_WORKERS},
+                                 wait=False)
         network.postgres = PostgresServer(
             store.ip, 5432, netns=store.netns, allow=[str(network.subnet)], parent=store.dir
         )
@@ -113,6 +115,6 @@ def hosts(sigterm_tears_down: None) -> Iterator[Network]:
         network.s3.create_bucket(BUCKET)
         assert head.ray_process is not None
         wait_for_nodes(network, ips=[head.ip], watch=[head.ray_process])
-        start_ray_worker(worker, address, num_cpus=2)
+        start_ray_worker(worker, address, num_cpus=2, env=WARM_WORKERS)
         print(f"cluster up in {time.monotonic() - started:.1f}s: {network.subnet}, {network.base}")
         yield network

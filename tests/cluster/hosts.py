@@ -45,6 +45,10 @@ OBJECT_STORE_BYTES = 300 * 1024 * 1024
 # For the head (GCS): a dead host's node is declared dead after ~5 s (5 failed health checks
 # 1 s apart) instead of Ray's ~15 s (3 s apart), so fault tests wait less. A killed host's
 # ports refuse at once, so each check fails at once.
+WARM_WORKERS = {"RAY_idle_worker_killing_time_threshold_ms": "600000",
+                "RAY_worker_niceness": "0"}
+"""What docs/ARCHITECTURE.md asks of a cluster's nodes: idle task workers (the warm trial
+workers) kept 10 minutes, serving actors at niceness 0."""
 FAST_NODE_FAILURE = {
     "RAY_health_check_period_ms": "1000",
     "RAY_health_check_initial_delay_ms": "1000",

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from reasoning.synthetic import houses
-from tests.cluster.hosts import VENV_BIN, Network
+from tests.cluster.hosts import VENV_BIN, WARM_WORKERS, Network
 from tests.integration.service import TERMINAL, login, submit, upload, wait_for, wait_job
 from tests.teacher_server import TeacherServer
 
@@ -296,7 +296,7 @@ def test_the_worker_host_dies_mid_job_and_a_fresh_one_finishes_it(
     )
     hosts["worker"].kill_all()  # the host is gone: raylet, workers, everything
     assert at_kill["status"] == "running" and at_kill["progress"]["done"] < 12, at_kill
-    fresh = hosts.add_worker("worker2")
+    fresh = hosts.add_worker("worker2", env=WARM_WORKERS)
     job = wait_job(client, job_id, JOB_WAIT)
     assert job["status"] == "completed", job
     card = client.get(f"/v1/models/{job['model_id']}").json()

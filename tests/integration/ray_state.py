@@ -73,14 +73,14 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
 
 
 def placement_groups() -> list[dict[str, Any]]:
-    """The cluster's placement groups not removed yet (Tune makes one per trial)."""
+    """The cluster's placement groups not removed yet (the service makes none)."""
     from ray.util import placement_group_table
 
     return [g for g in placement_group_table().values() if g["state"] != "REMOVED"]
 
 
 def nothing_held(timeout: float = 30) -> None:
-    """Every placement group is gone and every CPU is free again."""
+    """No placement group is left and every CPU is free again."""
     import ray
 
     deadline = time.monotonic() + timeout
@@ -91,6 +91,24 @@ def nothing_held(timeout: float = 30) -> None:
             return
         assert time.monotonic() < deadline, f"still held: {free} CPUs free; {groups}"
         time.sleep(0.2)
+
+
+def task_processes(task: str) -> list[int]:
+    """The processes running a task of this name now: Ray titles a worker `ray::<task>`
+    while it runs one (and `ray::IDLE` between tasks)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if cmdline and cmdline[0].split()[0] == f"ray::{task}":
+            found.append(process.info["pid"])
+    return found
+
+
+def wait_trial(timeout: float = 60) -> int:
+    """The process of a hyperparameter trial running now (tests run one job at a time)."""
+    return wait_until("a running trial", lambda: task_processes("_trial"), timeout)[0]
 
 
 @contextmanager

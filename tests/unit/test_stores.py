@@ -97,7 +97,6 @@ def test_local_artifacts_appear_whole(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "a" / "x").iterdir()] == ["y.bin"]  # no temp left
     with pytest.raises(KeyError):
         store.get("x/missing.bin")
-    assert store.tune_storage() == (str(tmp_path / "a" / "tune"), None)
 
 
 def test_the_default_stores_live_under_the_home(tmp_path: Path) -> None:

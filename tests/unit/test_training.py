@@ -13,13 +13,11 @@ from reasoning.schemas import PredictRequest, ReasoningFitRequest, Trial
 from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from reasoning.training import (
-    PARALLEL_CELLS,
     JobFailure,
     best_trial,
     finalize,
     prepare,
     score_trial,
-    trial_workers,
 )
 
 FRAME = houses(400, seed=2)
@@ -46,17 +44,6 @@ def test_split_is_seeded_stratified_and_complete() -> None:
     assert data.X_test.equals(again.X_test)
     other = prepare(FRAME, _request(CLS, random_state=7))
     assert not data.X_test.equals(other.X_test)
-
-
-def test_small_searches_run_one_trial_at_a_time_big_ones_one_per_cpu() -> None:
-    data = prepare(FRAME, _request(REG))
-    cells = data.X_train.size
-    assert trial_workers(data, 5, cpus=2) == 1  # a few hundred rows: one worker
-    at_the_bound = -(-PARALLEL_CELLS // cells)  # the fewest trials reaching the bound
-    assert trial_workers(data, at_the_bound - 1, cpus=2) == 1
-    assert trial_workers(data, at_the_bound, cpus=2) == 2
-    assert trial_workers(data, at_the_bound, cpus=10_000) == at_the_bound  # not above trials
-    assert trial_workers(data, at_the_bound, cpus=0) == 1
 
 
 def test_filter_and_counts_reach_the_card(stores: Stores) -> None:

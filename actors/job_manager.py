@@ -23,7 +23,6 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
-from actors.trainer import warm_trial_workers
 from reasoning.distill import DistillOptions
 from reasoning.schemas import Job, JobKind
 from reasoning.stores import Stores
@@ -67,10 +66,8 @@ class JobManager:
         self.options = options or DistillOptions()
         self.store = stores.jobs()
         self.lock = threading.Lock()
-        # The pool, started now so that no job waits for a process to start; and one warm
-        # trial worker per CPU, for the same reason.
+        # The pool, started now so that no job waits for a process to start.
         self.runners: list[Any] = [self._new_runner(slot) for slot in range(max_running_jobs)]
-        warm_trial_workers()
         self.running: dict[str, Running] = {}
         # ping() calls to runners Ray is starting again after a death -> their slots; a slot
         # takes no attempt until its runner answers.
@@ -122,6 +119,18 @@ class JobManager:
 
     def ping(self) -> str:
         return "ok"
+
+    def ready(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the pool: the runners said what they hold and
+        each has its warm trial workers. `reasoning serve` says it is listening once this
+        holds, so that the first job starts as fast as any later one."""
+        deadline = time.monotonic() + timeout
+        warm = [runner.warm.remote(timeout) for runner in self.runners]
+        try:
+            all_warm = all(ray.get(warm, timeout=timeout))
+        except (RayActorError, GetTimeoutError):
+            return False
+        return all_warm and self.recovered.wait(max(0.0, deadline - time.monotonic()))
 
     def runner_of(self, job_id: str) -> str | None:
         """The name of the runner actor that runs this job now, if one does."""

@@ -24,8 +24,8 @@ from typing import Any
 import ray
 
 from actors import JOB_MANAGER_NAME, NAMESPACE, lower_priority
-from actors.synth_gen import TeacherSpec, run_synth_gen
-from actors.trainer import run_search, sample_configs
+from actors.synth_gen import ShardReport, TeacherSpec, run_synth_gen
+from actors.trainer import run_search, sample_configs, warm_trial_workers
 from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.munge import synthetic_size
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
@@ -101,6 +101,8 @@ class Attempt:
     reporter: Reporter
     stage: str = "queued"
     cancelled: bool = False
+    shard_rows: dict[int, int] = field(default_factory=dict)
+    """Rows labelled so far by each synth-gen shard, as the shards report them."""
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
 
@@ -119,9 +121,18 @@ class PipelineRunner:
         self.options = options
         self.attempt: Attempt | None = None
         self._lock = threading.Lock()
+        # Ray gives a task worker only to tasks under the same detached actor as the
+        # first task it ran: each runner has trial workers of its own, warmed now.
+        self.warming = warm_trial_workers()
 
     def ping(self) -> str:
         return "ok"
+
+    def warm(self, timeout: float) -> bool:
+        """Whether this runner's trial workers have their imports, waiting up to
+        `timeout` seconds."""
+        done, _ = ray.wait(self.warming, num_returns=len(self.warming), timeout=timeout)
+        return len(done) == len(self.warming)
 
     def run(
         self, job_id: str, number: int, kind: str, request_json: dict[str, Any], tenant: str
@@ -153,6 +164,12 @@ class PipelineRunner:
         """The job and attempt number this runner runs, or last ran."""
         attempt = self.attempt
         return None if attempt is None else (attempt.job_id, attempt.number)
+
+    def count_rows(self, job_id: str, number: int, shard: int, rows: int) -> None:
+        """A synth-gen shard's count of rows labelled (a retried shard counts again)."""
+        attempt = self.attempt
+        if attempt is not None and (attempt.job_id, attempt.number) == (job_id, number):
+            attempt.shard_rows[shard] = rows
 
     def cancel(self, job_id: str) -> None:
         attempt = self.attempt
@@ -209,6 +226,9 @@ class _Pipeline:
                 synthetic_size(len(data.X_train), self.options.synthetic_factor,
                                self.options.synthetic_cap),
                 self.options.synth_gen_shards,
+                report=ShardReport(ray.get_runtime_context().current_actor, self.job_id,
+                                   self.attempt.number),
+                labelled=lambda: dict(self.attempt.shard_rows),
                 on_progress=self.reporter.rows,
                 check_cancelled=self._check_cancelled,
             )
@@ -283,7 +303,8 @@ def runner(
             get_if_exists=True,
             lifetime="detached",
             num_cpus=0,
-            max_concurrency=4,
+            # run, the JobManager's outcome() calls, and the shards' count_rows reports
+            max_concurrency=8,
             max_restarts=-1,
             max_task_retries=0,  # an attempt lost with its process is the JobManager's call
         )

@@ -1,21 +1,25 @@
-"""SynthGen actors: one per shard, generating MUNGE rows and labelling them with the teacher.
+"""Synth-gen: one Ray task per shard, generating MUNGE rows and labelling them with the teacher.
 
-Each actor makes its share of the synthetic rows (seeded by shard, so the shards
+Each shard makes its share of the synthetic rows (seeded by shard, so the shards
 together are reproducible) and labels them, with its slice of the real rows, in
 batches: through the TeacherModel actor's handle for a same-server teacher, or over
-HTTP for an external one. `progress()` answers while labelling runs.
+HTTP for an external one. The shards are tasks, so they run on the runner's warm
+workers like its trials (no process start per job). Each sends its count of rows
+labelled to the runner that started it (`ShardReport`), which adds them up for the
+job's progress.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
 from actors import first_line, lower_priority
 from actors.teacher import teacher_model
@@ -28,8 +32,10 @@ from reasoning.training import JobFailure, PreparedData
 
 BATCH_ROWS = 1024
 IN_FLIGHT = 4
-RESTARTS = 1
-"""A SynthGen actor that dies is restarted and its shard run again (seeded: same rows)."""
+RETRIES = 1
+"""A shard whose worker dies is run once more on another (seeded: the same rows)."""
+POLL = 0.5
+"""Seconds between looks at progress and cancellation while the shards run."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,25 @@ class TeacherSpec:
         return {"kind": "url", "url": self.url}
 
 
+@dataclass(frozen=True)
+class ShardReport:
+    """Where a shard sends its count of rows labelled: the runner holding the attempt
+    (`PipelineRunner.count_rows`), fire and forget. Plain data, so tasks can carry it."""
+
+    runner: Any  # the runner's actor handle
+    job_id: str
+    attempt: int
+
+    def __call__(self, shard: int, rows: int) -> None:
+        self.runner.count_rows.remote(self.job_id, self.attempt, shard, rows)
+
+
 class SynthGen:
     """One shard of synth-gen: generate, then label in batches with a few in flight."""
 
-    def __init__(self, teacher: TeacherSpec) -> None:
-        lower_priority()
+    def __init__(self, teacher: TeacherSpec, on_rows: Callable[[int], None]) -> None:
         self.teacher = teacher
+        self.on_rows = on_rows
         self.labelled = 0
 
     def run(
@@ -93,6 +112,7 @@ class SynthGen:
 
     def _count(self, rows: int) -> None:
         self.labelled += rows
+        self.on_rows(self.labelled)
 
     def _label_by_handle(self, frame: pd.DataFrame) -> TeacherAnswer:
         teacher = teacher_model(self.teacher.model_id or "", self.teacher.stores)
@@ -112,8 +132,25 @@ class SynthGen:
             take(item)
         return TeacherAnswer.concat(answers)
 
-    def progress(self) -> int:
-        return self.labelled
+
+@ray.remote(num_cpus=1, max_retries=RETRIES)
+def _synth_gen_shard(
+    teacher: TeacherSpec,
+    report: ShardReport,
+    source: pd.DataFrame,
+    real: pd.DataFrame,
+    real_slice: tuple[int, int],
+    n_synthetic: int,
+    shard_index: int,
+    random_state: int,
+    neighbours: np.ndarray,
+) -> tuple[pd.DataFrame, TeacherAnswer, TeacherAnswer, str]:
+    """One shard, on a warm worker: SynthGen.run's answer and the node it ran on."""
+    lower_priority()
+    generator = SynthGen(teacher, partial(report, shard_index))
+    rows = generator.run(source, real, real_slice, n_synthetic, shard_index, random_state,
+                         neighbours)
+    return (*rows, ray.util.get_node_ip_address())
 
 
 def run_synth_gen(
@@ -122,49 +159,39 @@ def run_synth_gen(
     random_state: int,
     n_synthetic: int,
     n_shards: int,
+    report: ShardReport,
+    labelled: Callable[[], dict[int, int]],
     on_progress: Callable[[int, int], None],
     check_cancelled: Callable[[], None],
 ) -> TeacherTargets:
-    """Generate and label synthetic rows on `n_shards` SynthGen actors, and label the real
-    rows; progress is rows labelled out of all rows to label. `check_cancelled` raises to
-    stop early (the actors are killed on the way out)."""
+    """Generate and label synthetic rows in `n_shards` tasks, and label the real rows;
+    progress is rows labelled out of all rows to label, from the counts the shards send
+    to `report` (read back by `labelled`: rows by shard). `check_cancelled` raises to stop
+    early (the shards are cancelled on the way out)."""
     real = data.X_all()
     n_shards = max(1, min(n_shards, len(data.X_train)))
     source = ray.put(data.X_train)
     every = ray.put(real)
     neighbours = ray.put(neighbour_index(data.X_train))
     synth_parts, real_parts = shard(n_synthetic, n_shards), shard(len(real), n_shards)
-    actors = [
-        ray.remote(SynthGen)
-        .options(num_cpus=1, max_concurrency=2, max_restarts=RESTARTS,
-                 max_task_retries=RESTARTS)
-        .remote(teacher)
-        for _ in range(n_shards)
-    ]
     refs = [
-        actor.run.remote(source, every, real_parts[i], stop - start, i, random_state,
-                         neighbours)
-        for i, (actor, (start, stop)) in enumerate(zip(actors, synth_parts, strict=True))
+        _synth_gen_shard.remote(teacher, report, source, every, real_parts[i], stop - start, i,
+                      random_state, neighbours)
+        for i, (start, stop) in enumerate(synth_parts)
     ]
     total = n_synthetic + len(real)
     shard_rows = [stop - start + r_stop - r_start
                   for (start, stop), (r_start, r_stop) in zip(synth_parts, real_parts,
                                                               strict=True)]
-    live = dict(enumerate(actors))
     try:
         pending = list(refs)
         while pending:
-            _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
-            for i in [i for i in live if refs[i] not in pending]:
-                # A finished shard gives its CPU back at once: two jobs each holding
-                # one idle SynthGen while waiting for a second CPU would wait forever.
-                ray.kill(live.pop(i))
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL)
             check_cancelled()
-            finished = sum(shard_rows[i] for i in range(len(refs)) if i not in live)
-            # Only actors already running answer; one still waiting for a CPU counts 0.
-            asked = [a.progress.remote() for a in live.values()]
-            answered = ray.wait(asked, num_returns=len(asked), timeout=0.2)[0] if asked else []
-            on_progress(finished + sum(ray.get(answered)), total)
+            counts = labelled()
+            on_progress(sum(shard_rows[i] if refs[i] not in pending
+                            else min(counts.get(i, 0), shard_rows[i])
+                            for i in range(len(refs))), total)
         results = ray.get(refs)
     except RayTaskError as err:  # first: Ray makes these instances of their cause too
         cause = err.cause if isinstance(err.cause, Exception) else err
@@ -174,11 +201,11 @@ def run_synth_gen(
             raise JobFailure(f"the teacher model's actor was lost: {first_line(cause)}"
                              ) from None
         raise
-    except RayActorError as err:
-        raise JobFailure(f"a synth-gen actor was lost: {first_line(err)}") from None
+    except WorkerCrashedError as err:
+        raise JobFailure(f"a synth-gen worker was lost: {first_line(err)}") from None
     finally:
-        for actor in live.values():
-            ray.kill(actor)
+        for ref in refs:
+            ray.cancel(ref, force=False)  # a finished one is left as it is
     synthetic = pd.concat([r[0] for r in results], ignore_index=True)
     synth_answer = TeacherAnswer.concat([r[1] for r in results if len(r[1].values)])
     real_answer = TeacherAnswer.concat([r[2] for r in results if len(r[2].values)])
@@ -191,5 +218,6 @@ def run_synth_gen(
         t_test=values[n_train + n_val :],
         classes=real_answer.classes,
         n_synthetic=len(synthetic),
-        teacher=teacher.describe(),
+        # Where the shards ran: a cluster operator's question, as for the trials.
+        teacher={**teacher.describe(), "synth_gen_nodes": sorted({r[3] for r in results})},
     )

@@ -1,6 +1,6 @@
 """TeacherModel actors: a stored model served in-cluster, one actor per model in use.
 
-Synth-gen actors call `predict` through the actor handle, so labelling by a same-server
+Synth-gen shards call `predict` through the actor handle, so labelling by a same-server
 teacher opens no socket. The actor is named by model id and detached: created on first
 use, reused by every later job, and restarted by Ray if it dies.
 """
@@ -37,10 +37,10 @@ class TeacherModel:
 def teacher_model(model_id: str, stores: Stores) -> ray.actor.ActorHandle:
     """The TeacherModel actor of this model, created if none is alive.
 
-    A new one is placed on the caller's node (a SynthGen actor's, which calls it by
+    A new one is placed on the caller's node (a synth-gen shard's, which calls it by
     handle): the batches then stay in that node's object store. The affinity is soft, so
-    a restart after that node is lost goes anywhere. It takes no CPU: the SynthGen actors
-    that call it hold theirs while they wait for it. It asks for one byte of memory: Ray
+    a restart after that node is lost goes anywhere. It takes no CPU: the shards that
+    call it hold theirs while they wait for it. It asks for one byte of memory: Ray
     hands the creation of an actor that asks for nothing to a random node, where the soft
     affinity was honoured about half the time (a two-node cluster, 20 tries); one that
     asks for any resource is scheduled from its caller's node, where it is.

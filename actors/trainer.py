@@ -52,8 +52,8 @@ def warm_up() -> None:
 
 
 def warm_trial_workers() -> list[ray.ObjectRef]:
-    """Start (or find) one task worker per CPU of the cluster and import the trial's
-    libraries in it; spread over the nodes. Returns the tasks (nobody needs to wait)."""
+    """Start (or find) one task worker per CPU of the cluster, spread over the nodes, and
+    import the trial's libraries in it; returns the tasks (to wait on, or not)."""
     task = ray.remote(num_cpus=TRIAL_CPUS, scheduling_strategy="SPREAD")(warm_up)
     return [task.remote() for _ in range(_cluster_cpus())]
 

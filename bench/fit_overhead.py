@@ -20,9 +20,11 @@ The service runs first (all repeats) and is stopped before the plain runs, so it
 processes do not take CPU from the plain script.
 
     .venv/bin/python bench/fit_overhead.py [--rows 50000] [--trials 8] [--seed 0] [--repeat 1]
-        [--family xgboost] [--ratio 1.0] [--wall SECONDS]
+        [--family xgboost] [--ratio R] [--wall SECONDS]
 
-Issue 9's small job is `--rows 2000 --family gam --trials 1 --repeat 3 --wall 1.5`.
+Issue 9's figures: `--rows 50000 --trials 8 --repeat 3 --ratio 1.0`, `--rows 400000
+--trials 8 --ratio 0.8`, and the small job `--rows 2000 --family gam --trials 1 --repeat 3
+--wall 1.5`.
 """
 
 from __future__ import annotations
@@ -262,7 +264,7 @@ def report(
     for i, run in enumerate(service, 1):
         print(f"  run {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in run.seen.items()))
 
-    verdict = median(ratios) <= args.ratio
+
     print()
     print(f"dataset: {args.rows:,} rows, CSV {csv_bytes / 1e6:.1f} MB, uploaded once in "
           f"{upload_s:.2f} s (not counted in either path)")
@@ -280,13 +282,14 @@ def report(
     per_trial = median([overhead(r, q) for r, q in zip(service, plain, strict=True)])
     wall = median([r.wall for r in service])
     checks = [
-        (f"service <= {args.ratio:.1f}x plain on {slots} CPUs", f"{median(ratios):.2f}x",
-         verdict),
         (f"per-job start (submit -> train) <= {TARGET_START} s", f"{start:.2f} s",
          start <= TARGET_START),
         (f"overhead/trial <= {TARGET_OVERHEAD} s", f"{per_trial:+.2f} s",
          per_trial <= TARGET_OVERHEAD),
     ]
+    if args.ratio is not None:
+        checks.insert(0, (f"service <= {args.ratio:.1f}x plain on {slots} CPUs",
+                          f"{median(ratios):.2f}x", median(ratios) <= args.ratio))
     if args.wall is not None:
         checks.append((f"submit -> completed <= {args.wall} s", f"{wall:.2f} s",
                        wall <= args.wall))
@@ -304,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=50_000, help="rows of the generated table")
     parser.add_argument("--trials", type=int, default=8, help="n_hyperopt_steps")
     parser.add_argument("--family", default="xgboost", help="the one family searched")
-    parser.add_argument("--ratio", type=float, default=1.0,
+    parser.add_argument("--ratio", type=float, default=None,
                         help="target: service wall at most this times the plain script's")
     parser.add_argument("--wall", type=float, default=None,
                         help="target: submit -> completed at most this many seconds")

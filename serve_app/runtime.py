@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from serve_app.settings import APP_NAME, Settings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+log = logging.getLogger(__name__)
+POOL_WAIT = 120.0
+"""Seconds `start` waits for the JobManager's runners and warm trial workers."""
 RAY_SYSTEM_CONFIG = {
     # How long Ray keeps an idle task worker. Trials run as tasks, and a worker that ran
     # one holds pandas, scikit-learn and xgboost imported; Ray's default (1 s, once a node
@@ -39,7 +43,7 @@ def start(settings: Settings) -> dict[str, Any]:
     import ray
     from ray import serve
 
-    from actors import NAMESPACE
+    from actors import JOB_MANAGER_NAME, NAMESPACE
     from serve_app.app import build_app
 
     stores = settings.stores()
@@ -67,6 +71,11 @@ def start(settings: Settings) -> dict[str, Any]:
         route_prefix="/",
         blocking=False,
     )
+    # Up once a job would start at once: the runners and warm trial workers as well.
+    manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
+    if not ray.get(manager.ready.remote(POOL_WAIT)):
+        log.warning("the job pool was not up after %.0f s; the first jobs will wait for it",
+                    POOL_WAIT)
     info = {
         "url": f"http://{settings.host}:{settings.port}",
         "ray_address": ray.get_runtime_context().gcs_address,

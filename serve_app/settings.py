@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     synthetic_cap: int = DistillOptions.synthetic_cap
     """... and at most this many in all."""
     synth_gen_shards: int = DistillOptions.synth_gen_shards
-    """SynthGen actors per distillation job (one CPU each)."""
+    """Synth-gen shards per distillation job (Ray tasks, one CPU each)."""
     teacher_timeout: float = DistillOptions.teacher_timeout
     """Seconds to wait for one batch from an external teacher."""
     teacher_retries: int = DistillOptions.teacher_retries

@@ -197,11 +197,9 @@ def test_distillation_runs_its_teacher_and_synth_gen_on_the_worker(
         },
     )
     assert card["metrics"]["fidelity"]["r2"] > 0.5
-    where = {
-        (name, ip) for name, ip, _, _ in service.ray(ACTORS) if name in ("TeacherModel", "SynthGen")
-    }
-    assert {name for name, _ in where} == {"TeacherModel", "SynthGen"}
-    assert {ip for _, ip in where} == {hosts["worker"].ip}
+    assert card["teacher"]["synth_gen_nodes"] == [hosts["worker"].ip]
+    teachers = {ip for name, ip, _, _ in service.ray(ACTORS) if name == "TeacherModel"}
+    assert teachers == {hosts["worker"].ip}
 
 
 def test_status_reads_go_on_while_the_job_manager_is_killed(

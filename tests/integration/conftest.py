@@ -17,9 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,6 @@ import pytest
 from reasoning.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration.service import (
-    TERMINAL,
     DemoOnACluster,
     Service,
     login,
@@ -194,34 +191,13 @@ FITS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-@dataclass
-class FitsRun:
-    jobs: dict[str, dict[str, Any]]
-    """FITS' name -> the finished job."""
-    health: list[int]
-    """The status of every /healthz call made while they ran (each within 5 s, or it
-    would have raised): a fit must never block the ingress's event loop."""
-
-
 @pytest.fixture(scope="session")
-def fits_run(service: Service, client: httpx.Client, houses_dataset: dict) -> FitsRun:
-    """The jobs of FITS, submitted together and awaited together, the CPUs full all along."""
+def fits(client: httpx.Client, houses_dataset: dict) -> dict[str, dict[str, Any]]:
+    """FITS' name -> the finished job: submitted together and awaited together, so their
+    fixed costs overlap."""
     job_ids = {name: submit(client, path, {"dataset_id": houses_dataset["dataset_id"], **body})
                for name, (path, body) in FITS.items()}
-    health: list[int] = []
-    deadline = time.monotonic() + 300
-    while not all(client.get(f"/v1/jobs/{job_id}").json()["status"] in TERMINAL
-                  for job_id in job_ids.values()):
-        assert time.monotonic() < deadline, "the session's fits did not finish"
-        health.append(httpx.get(f"{service.url}/healthz", timeout=5).status_code)
-        time.sleep(0.3)
-    return FitsRun({name: wait_job(client, job_id) for name, job_id in job_ids.items()}, health)
-
-
-@pytest.fixture(scope="session")
-def fits(fits_run: FitsRun) -> dict[str, dict[str, Any]]:
-    """FITS' name -> the finished job."""
-    return fits_run.jobs
+    return {name: wait_job(client, job_id) for name, job_id in job_ids.items()}
 
 
 @pytest.fixture(scope="session")

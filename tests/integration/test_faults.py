@@ -1,4 +1,4 @@
-"""Jobs under faults: killing any actor of a running job settles the job, never leaves it
+"""Jobs under faults: killing any process of a running job settles the job, never leaves it
 `running`, and gives back everything it held.
 
 Each test pins the moment of the kill instead of racing the job: a distillation whose
@@ -28,6 +28,8 @@ from tests.integration.service import Service, submit, wait_for, wait_job
 from tests.teacher_server import TeacherServer
 
 SMALL = {"task": REG, "model_types": ["linear"], "n_hyperopt_steps": 1}
+SHARD = "_synth_gen_shard"
+"""The synth-gen task, as Ray titles the process running it (`ray::_synth_gen_shard`)."""
 
 
 def _submit(client: httpx.Client, dataset: dict, path: str = "/v1/reasoning/fit",
@@ -49,7 +51,7 @@ def teacher_model_id(fits: dict[str, dict]) -> str:
 
 @contextmanager
 def _frozen_teacher(service: Service, model_id: str) -> Iterator[dict[str, Any]]:
-    """The TeacherModel actor the job's SynthGen actors will call, started now and frozen
+    """The TeacherModel actor the job's synth-gen shards will call, started now and frozen
     (its actor-table entry is yielded); thawed on the way out unless the test killed it."""
     from actors.teacher import teacher_model
 
@@ -66,9 +68,22 @@ def _teacher_called(teacher: dict[str, Any], since: int) -> int:
         lambda: (n := ray_state.unread_call_bytes(teacher)) > since and n)
 
 
+def _kill_a_shard_and_wait_for_its_retry(teacher: dict[str, Any]) -> int:
+    """Kill the process of a running synth-gen shard; return the process of its retry,
+    once that has called the (frozen) teacher."""
+    running = set(ray_state.wait_until(
+        "a running synth-gen shard", lambda: ray_state.task_processes(SHARD)))
+    unread = ray_state.unread_call_bytes(teacher)
+    os.kill(min(running), signal.SIGKILL)
+    again = ray_state.wait_until("the shard's retry", lambda: sorted(
+        set(ray_state.task_processes(SHARD)) - running))[0]
+    _teacher_called(teacher, unread)
+    return again
+
+
 def _distill_mid_synth_gen(client: httpx.Client, dataset: dict, teacher_id: str,
                            teacher: dict[str, Any]) -> str:
-    """Submit a distillation and return once its SynthGen actors have called the teacher."""
+    """Submit a distillation and return once its synth-gen shards have called the teacher."""
     before = ray_state.unread_call_bytes(teacher)
     job_id = _submit(client, dataset, teacher_model_id=teacher_id)
     wait_for(client, job_id, lambda j: j["stage"] == "synth_gen", timeout=60)
@@ -92,15 +107,9 @@ def test_killing_the_job_manager_a_synth_gen_and_the_teacher_mid_job(
         manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
         ray.kill(manager, no_restart=False)
         assert ray.get(manager.ping.remote(), timeout=60) == "ok"
-        # A SynthGen actor: Ray restarts it and runs its shard again (seeded: the same rows),
-        # calling the teacher again.
-        synth_gen = ray_state.wait_actor("SynthGen", job_id=job_id)
-        unread = ray_state.unread_call_bytes(teacher)
-        os.kill(synth_gen["Pid"], signal.SIGKILL)
-        ray_state.wait_until("the SynthGen actor's restart", lambda: [
-            a for a in ray_state.actors("SynthGen", state="ALIVE", job_id=job_id)
-            if a["ActorID"] == synth_gen["ActorID"] and a["Pid"] != synth_gen["Pid"]])
-        _teacher_called(teacher, unread)
+        # A synth-gen shard's worker: Ray runs the shard again on another (seeded: the
+        # same rows), which calls the teacher again.
+        _kill_a_shard_and_wait_for_its_retry(teacher)
         # The TeacherModel, mid-predict: Ray restarts it (detached, max_restarts=-1) and
         # the calls are made again.
         os.kill(teacher["Pid"], signal.SIGKILL)
@@ -114,24 +123,18 @@ def test_killing_the_job_manager_a_synth_gen_and_the_teacher_mid_job(
     ray_state.nothing_held()
 
 
-def test_a_synth_gen_actor_lost_twice_fails_the_job(
+def test_a_synth_gen_shard_lost_twice_fails_the_job(
     client, service, houses_dataset, teacher_model_id, ray_driver
 ):
     with _frozen_teacher(service, teacher_model_id) as teacher:
         job_id = _distill_mid_synth_gen(client, houses_dataset, teacher_model_id, teacher)
-        first = ray_state.wait_actor("SynthGen", job_id=job_id)
-        unread = ray_state.unread_call_bytes(teacher)
-        os.kill(first["Pid"], signal.SIGKILL)
-        # Restarted once; the shard runs again and calls the teacher again ...
-        again = ray_state.wait_until("the SynthGen actor's restart", lambda: [
-            a for a in ray_state.actors("SynthGen", state="ALIVE", job_id=job_id)
-            if a["ActorID"] == first["ActorID"] and a["Pid"] != first["Pid"]])[0]
-        _teacher_called(teacher, unread)
+        # Run once more; the shard runs again and calls the teacher again ...
+        again = _kill_a_shard_and_wait_for_its_retry(teacher)
         # ... and a second death is one too many.
-        os.kill(again["Pid"], signal.SIGKILL)
+        os.kill(again, signal.SIGKILL)
     job = _settled(client, job_id)  # once the other shard got its answers
     assert job["status"] == "failed", job
-    assert job["message"].startswith("failed: a synth-gen actor was lost")
+    assert job["message"].startswith("failed: a synth-gen worker was lost")
     assert job["attempts"] == 1 and job["model_id"] is None
     ray_state.nothing_held()
 
@@ -215,7 +218,7 @@ def test_a_teacher_model_lost_for_good_fails_its_job_and_the_next_job_starts_ano
     client, service, houses_dataset, teacher_model_id, ray_driver
 ):
     """Last in the module: its fresh jobs also show that, after every fault above, work
-    still gets the CPUs (synth-gen actors and trials both run)."""
+    still gets the CPUs (synth-gen shards and trials both run)."""
     import ray
 
     with _frozen_teacher(service, teacher_model_id) as teacher:

@@ -6,15 +6,17 @@ the test opens its gate, or by freezing (SIGSTOP) a trial's process.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from reasoning.stores import Stores
 from tests.integration import ray_state
 from tests.integration.conftest import REG
-from tests.integration.service import submit, wait_for, wait_job
+from tests.integration.service import TERMINAL, submit, wait_for, wait_job
 from tests.teacher_server import TeacherServer
 
 MAX_RUNNING = 2
@@ -119,10 +121,17 @@ def test_a_runner_that_cannot_start_fails_its_job_saying_why(service, tmp_path, 
         ray.kill(manager)
 
 
-def test_health_is_answered_while_fits_run(fits_run):
-    """/healthz was called all the while the session's fits filled both CPUs; a blocked
-    event loop would have shown as a timeout there."""
-    assert len(fits_run.health) > 10 and set(fits_run.health) == {200}
+def test_health_is_answered_while_fits_run(service, client, houses_dataset):
+    """/healthz is called all the while two searches fill both CPUs; a blocked event loop
+    (or serving starved by the fits) would show as a timeout here."""
+    body = _body(houses_dataset, model_types=["xgboost"], n_hyperopt_steps=16)
+    job_ids = [submit(client, "/v1/reasoning/fit", {**body, "random_state": i}) for i in (1, 2)]
+    health = []
+    while any(client.get(f"/v1/jobs/{j}").json()["status"] not in TERMINAL for j in job_ids):
+        health.append(httpx.get(f"{service.url}/healthz", timeout=5).status_code)
+        time.sleep(0.1)
+    assert len(health) > 10 and set(health) == {200}
+    assert all(wait_job(client, j)["status"] == "completed" for j in job_ids)
 
 
 def test_jobs_list_shows_the_tenants_jobs(client, fits):

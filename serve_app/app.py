@@ -82,6 +82,10 @@ IdempotencyKey = Annotated[
 ]
 
 
+CARD_CACHE = 1024
+"""Model cards a predictor keeps parsed (a few hundred kilobytes each at most)."""
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0})
 class ModelPredictor:
     """Scores rows with stored models, keeping the most recently used ones loaded (at most
@@ -91,12 +95,18 @@ class ModelPredictor:
         config = Settings(**settings)
         self.registry = config.stores().models()
         self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
+        # A card never changes once written, and parsing one (it carries the model's whole
+        # explanation) cost more than scoring a few rows: each is read once.
+        self._cards = lru_cache(maxsize=CARD_CACHE)(self.registry.card)
 
     def _card(self, model_id: str, tenant: str) -> ModelCard:
         try:
-            return self.registry.card(model_id, tenant)
+            card = self._cards(model_id)
         except KeyError:
-            raise Problem(404, f"model {model_id} not found") from None
+            card = None
+        if card is None or card.tenant != tenant:
+            raise Problem(404, f"model {model_id} not found")
+        return card
 
     def _rows(
         self, model_id: str, request: PredictRequest, tenant: str

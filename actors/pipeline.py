@@ -42,6 +42,8 @@ from reasoning.training import (
 
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
 CANCELLED = "cancelled by request"
+
+
 class Cancelled(Exception):
     """The job was cancelled while this attempt ran."""
 
@@ -105,7 +107,6 @@ class Attempt:
     """Rows labelled so far by each synth-gen shard, as the shards report them."""
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
-
 
 
 class PipelineRunner:

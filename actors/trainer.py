@@ -3,10 +3,10 @@
 Ray Tune drives the search: its BasicVariantGenerator draws the seeded configurations from
 the families' search spaces (`tune_configs/`). Ray runs the trials, one task per
 configuration with one CPU each, on its pool of task workers. Those processes outlive the
-task: the next trial, of this job or a later one, finds pandas, scikit-learn and xgboost
-already imported. A Tune `Tuner` starts its trial actors afresh for every `fit` and keeps
-an experiment folder per search; that cost seconds per job, more than a small search's
-trials take together (docs/BENCHMARKS.md, "fit_overhead" and "trial_workers").
+task: the next trial, of this job or a later one run by the same runner, finds pandas,
+scikit-learn and xgboost already imported. A Tune `Tuner` starts its trial actors afresh
+for every `fit` and keeps an experiment folder per search; that cost seconds per job,
+more than a small search's trials take together (docs/BENCHMARKS.md, "Issue 9").
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ def _trial(
 
 
 def warm_up() -> None:
-    """Imports what a trial needs; run once per CPU at start, so the first job's trials
-    find warm workers too."""
+    """Import what a trial needs, so that the first job's trials find warm workers too."""
     lower_priority()
     import reasoning.training  # noqa: F401
 

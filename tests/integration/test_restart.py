@@ -31,10 +31,12 @@ def test_restart_keeps_state_and_reruns_running_jobs(service, client, houses_dat
         service.stop()
         stored = service.stores.jobs()
         assert stored.get(job_id).status == "running"  # stopped mid-job
+        # Open before the start: the new service re-runs the job as soon as its runners
+        # answer, which may be before `start` returns.
+        teacher.gate.set()
 
         service.start()
         assert service.info["ray_address"] != old_ray  # a new Ray, not the old one kept
-        teacher.gate.set()
         # The access token from before still works (the same service secret signs it), and
         # the API key still buys new ones.
         assert login(service.url, service.keys[TENANT])["access_token"]

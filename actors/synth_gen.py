@@ -76,30 +76,13 @@ class ShardReport:
         self.runner.count_rows.remote(self.job_id, self.attempt, shard, rows)
 
 
-class SynthGen:
-    """One shard of synth-gen: generate, then label in batches with a few in flight."""
+class Labeller:
+    """Labels a shard's rows with the teacher in batches, a few in flight, counting them."""
 
     def __init__(self, teacher: TeacherSpec, on_rows: Callable[[int], None]) -> None:
         self.teacher = teacher
         self.on_rows = on_rows
         self.labelled = 0
-
-    def run(
-        self,
-        source: pd.DataFrame,
-        real: pd.DataFrame,
-        real_slice: tuple[int, int],
-        n_synthetic: int,
-        shard_index: int,
-        random_state: int,
-        neighbours: np.ndarray,
-    ) -> tuple[pd.DataFrame, TeacherAnswer, TeacherAnswer]:
-        """(synthetic rows made around `source`, their teacher answer, the teacher's answer
-        for this shard's slice of the real rows)."""
-        synthetic = munge_shard(source, n_synthetic, shard_index, random_state=random_state,
-                                neighbours=neighbours)
-        real_part = real.iloc[real_slice[0] : real_slice[1]]
-        return synthetic, self.label(synthetic), self.label(real_part)
 
     def label(self, frame: pd.DataFrame) -> TeacherAnswer:
         if len(frame) == 0:
@@ -145,12 +128,16 @@ def _synth_gen_shard(
     random_state: int,
     neighbours: np.ndarray,
 ) -> tuple[pd.DataFrame, TeacherAnswer, TeacherAnswer, str]:
-    """One shard, on a warm worker: SynthGen.run's answer and the node it ran on."""
+    """One shard, on a warm worker: the synthetic rows made around `source`, their
+    teacher answer, the teacher's answer for this shard's slice of the real rows, and the
+    node it ran on."""
     lower_priority()
-    generator = SynthGen(teacher, partial(report, shard_index))
-    rows = generator.run(source, real, real_slice, n_synthetic, shard_index, random_state,
-                         neighbours)
-    return (*rows, ray.util.get_node_ip_address())
+    labeller = Labeller(teacher, partial(report, shard_index))
+    synthetic = munge_shard(source, n_synthetic, shard_index, random_state=random_state,
+                            neighbours=neighbours)
+    real_part = real.iloc[real_slice[0] : real_slice[1]]
+    return (synthetic, labeller.label(synthetic), labeller.label(real_part),
+            ray.util.get_node_ip_address())
 
 
 def run_synth_gen(

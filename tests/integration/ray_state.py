@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 def actors(class_name: str, name: str | None = None, state: str | None = None,
            job_id: str | None = None) -> list[dict[str, Any]]:
@@ -93,17 +95,22 @@ def nothing_held(timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def task_processes(task: str) -> list[int]:
-    """The processes running a task of this name now: Ray titles a worker `ray::<task>`
-    while it runs one (and `ray::IDLE` between tasks)."""
-    import psutil
-
+def processes(title: str) -> list[psutil.Process]:
+    """Ray worker processes whose title contains `title`. Ray titles a worker
+    `ray::<actor class or task>` (`ray::<task>` while it runs the task, `ray::IDLE`
+    between tasks)."""
     found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
+    for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].split()[0] == f"ray::{task}":
-            found.append(process.info["pid"])
+        if cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]:
+            found.append(process)
     return found
+
+
+def task_processes(task: str) -> list[int]:
+    """The processes running a task of this name now."""
+    return [p.pid for p in processes(f"ray::{task}")
+            if p.info["cmdline"][0].split()[0] == f"ray::{task}"]
 
 
 def wait_trial(timeout: float = 60) -> int:

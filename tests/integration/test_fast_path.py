@@ -14,16 +14,6 @@ SEARCH = {"task": REG, "model_types": ["xgboost"], "n_hyperopt_steps": 16}
 """Enough trials that the search still runs when the test looks at it."""
 
 
-def _processes(title: str) -> list[psutil.Process]:
-    """Ray worker processes whose title (`ray::<actor or task>`) contains `title`."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]:
-            found.append(process)
-    return found
-
-
 def test_a_jobs_trials_run_in_workers_started_before_it(client, houses_dataset, ray_driver):
     body = {"dataset_id": houses_dataset["dataset_id"], **SEARCH}
     first = submit(client, "/v1/reasoning/fit", {**body, "n_hyperopt_steps": 2})
@@ -35,10 +25,10 @@ def test_a_jobs_trials_run_in_workers_started_before_it(client, houses_dataset, 
     assert trial in before, "the trial's worker process was started for this job"
     # Fit processes yield the CPU to the processes serving requests.
     assert psutil.Process(trial).nice() == FIT_NICENESS
-    runners = _processes("PipelineRunner")
+    runners = ray_state.processes("PipelineRunner")
     assert runners and {p.nice() for p in runners} == {FIT_NICENESS}
-    serving = [*_processes("ReasoningIngress"), *_processes("ModelPredictor"),
-               *_processes("JobManager")]
+    serving = [*ray_state.processes("ReasoningIngress"),
+               *ray_state.processes("ModelPredictor"), *ray_state.processes("JobManager")]
     assert len(serving) >= 3 and {p.nice() for p in serving} == {0}
     assert wait_job(client, job_id)["status"] == "completed"
 

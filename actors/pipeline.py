@@ -83,8 +83,9 @@ class Reporter:
         except ValueError:
             pass  # the JobManager is restarting; it reattaches and reads the outcome
 
-    def trials(self, done: int, total: int) -> None:
-        self(stage="train", done=done, total=total, message=f"{done} of {total} trials done")
+    def trials(self, done: int, total: int, best: float | None) -> None:
+        self(stage="train", done=done, total=total, best=best,
+             message=f"{done} of {total} trials done")
 
     def rows(self, done: int, total: int) -> None:
         self(stage="synth_gen", done=done, total=total,

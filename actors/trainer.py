@@ -88,7 +88,7 @@ def run_search(
     data: PreparedData,
     configs: list[dict[str, Any]],
     random_state: int,
-    on_progress: Callable[[int, int], None],
+    on_progress: Callable[[int, int, float | None], None],
     check_cancelled: Callable[[], None],
 ) -> list[Trial]:
     """Run one trial per configuration and return them in the given order.
@@ -113,7 +113,10 @@ def run_search(
             for ref in done:
                 index = running.pop(ref)
                 trials[index] = _settled(configs[index], ref)
-                on_progress(sum(t is not None for t in trials), len(configs))
+                settled = [t for t in trials if t is not None]
+                scores = [t.score for t in settled
+                          if t.score is not None and math.isfinite(t.score)]
+                on_progress(len(settled), len(configs), min(scores, default=None))
             check_cancelled()
     finally:
         for ref in running:

@@ -54,6 +54,7 @@ jobs = Table(
     Column("fingerprint", String(64)),
     Column("progress_done", Integer, nullable=False, default=0),
     Column("progress_total", Integer, nullable=False, default=0),
+    Column("progress_best", Float, comment="best trial score so far (since 0004)"),
     Column("model_id", String(64)),
     Column("created_at", String(40), nullable=False),
     Column("started_at", String(40)),

@@ -145,7 +145,7 @@ class JobStore:
                 .values(status="running", stage="queued", message=message,
                         attempts=jobs.c.attempts + 1,
                         started_at=func.coalesce(jobs.c.started_at, _now()),
-                        progress_done=0, progress_total=0)
+                        progress_done=0, progress_total=0, progress_best=None)
                 .returning(jobs.c.attempts)
             ).scalar()
         return int(attempts or 0)
@@ -158,10 +158,12 @@ class JobStore:
         message: str | None = None,
         done: int | None = None,
         total: int | None = None,
+        best: float | None = None,
     ) -> None:
         """Record progress of an open job; a terminal job ignores it."""
         values = {k: v for k, v in (("stage", stage), ("message", message),
-                                    ("progress_done", done), ("progress_total", total))
+                                    ("progress_done", done), ("progress_total", total),
+                                    ("progress_best", best))
                   if v is not None}
         if values:
             self._update_open(job_id, **values)
@@ -195,7 +197,8 @@ def _to_job(row: RowMapping) -> Job:
         dataset_id=row["dataset_id"],
         kind=row["kind"],
         stage=row["stage"],
-        progress=Progress(done=row["progress_done"], total=row["progress_total"]),
+        progress=Progress(done=row["progress_done"], total=row["progress_total"],
+                          best=row["progress_best"]),
         model_id=row["model_id"],
         created_at=row["created_at"],
         started_at=row["started_at"],

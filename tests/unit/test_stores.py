@@ -24,7 +24,7 @@ HOME_V0_1 = Path(__file__).parents[1] / "data" / "home-v0.1"
 def test_upgrade_makes_every_table_and_is_idempotent(stores: Stores) -> None:
     tables = set(inspect(engine(stores.database)).get_table_names())
     assert {t.name for t in METADATA.sorted_tables} <= tables
-    assert stores.upgrade() == stores.upgrade() == "0003"
+    assert stores.upgrade() == stores.upgrade() == "0004"
 
 
 @pytest.mark.parametrize("kind", DATABASES)

@@ -328,6 +328,11 @@ class FitAccepted(BaseModel):
 class Progress(BaseModel):
     done: int = 0
     total: int = 0
+    best: float | None = Field(
+        default=None,
+        description="While trials run: the best validation score so far (the model card's"
+        " score_name; lower is better)",
+    )
 
 
 class Job(BaseModel):
@@ -433,6 +438,11 @@ class ModelCard(BaseModel):
     random_state: int
     created_at: datetime
     summary: str
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="A few rows of the test split (input columns only), which the model's"
+        " report explains one by one",
+    )
     tenant: str = DEFAULT_TENANT
 
 

@@ -6,6 +6,7 @@ the whole fit can be tested and reproduced without a cluster.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -321,7 +322,19 @@ def model_card(
         random_state=request.random_state,
         created_at=datetime.now(UTC),
         summary=summary_line(data, request.random_state),
+        examples=example_rows(data.X_test),
     )
+
+
+EXAMPLES = 3
+"""Test rows a card keeps for its report's "why" charts."""
+
+
+def example_rows(X: pd.DataFrame, n: int = EXAMPLES) -> list[dict[str, Any]]:
+    """The first `n` rows as JSON values (timestamps in ISO 8601, missing values null), so
+    they can be scored again as a predict request's `dataframe_records`."""
+    return json.loads(X.head(n).to_json(orient="records", date_format="iso", date_unit="us",
+                                        double_precision=15))
 
 
 def _json_scalar(value: Any) -> Any:

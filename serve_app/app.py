@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.responses import HTMLResponse
 from ray import serve
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle
@@ -32,6 +33,8 @@ from reasoning.predict import (
     rows_frame,
     teacher_predictions,
 )
+from reasoning.report import CSP as REPORT_CSP
+from reasoning.report import render_report
 from reasoning.schemas import (
     DatasetInfo,
     DatasetList,
@@ -327,6 +330,26 @@ class ReasoningIngress:
         if card is None:
             raise Problem(404, f"model {model_id} not found")
         return card
+
+    @api.get("/v1/models/{model_id:uuid}/report", tags=["models"],
+             response_class=HTMLResponse,
+             responses={200: {"content": {"text/html": {}},
+                              "description": "one self-contained HTML page"}})
+    async def model_report(self, model_id: UUID, principal: Caller) -> HTMLResponse:
+        """The model's report for people: its card in words, metrics, trials, importance,
+        shapes, and why it predicted what it did for a few test rows. The page loads
+        nothing from any other host (charts are inline SVG)."""
+        card = await self.get_model(model_id, principal)
+        examples = None
+        if card.examples:
+            examples = await self._score(
+                "predict", model_id,
+                PredictRequest(dataframe_records=card.examples, top_k=None), principal,
+            )
+        # Drawing the charts takes a CPU for a moment: off the event loop.
+        page = await run_in_threadpool(render_report, card, examples)
+        return HTMLResponse(page, headers={"Cache-Control": "private, max-age=3600",
+                                           "Content-Security-Policy": REPORT_CSP})
 
     @api.post("/v1/models/{model_id}/predict", tags=["models"])
     async def predict(

@@ -1,6 +1,7 @@
-"""The `reasoning` command: `reasoning serve` runs the service, `reasoning demo` shows it,
-`reasoning admin` manages tenants' API keys (auth mode `token`), and `reasoning db
-upgrade` migrates the metadata store."""
+"""The `reasoning` command. Running the service: `reasoning serve` runs it, `reasoning
+demo` shows it, `reasoning admin` manages tenants' API keys (auth mode `token`), and
+`reasoning db upgrade` migrates the metadata store. Using a running service (over REST):
+`datasets`, `fit`, `jobs`, `cancel`, `models`, `predict`, `report` (serve_app/commands.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import sys
 import threading
 
+from serve_app import commands
+from serve_app.commands import add_commands
 from serve_app.settings import Settings
 
 
@@ -38,9 +41,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-open-bind", dest="allow_open_bind", action="store_true",
                         default=None,
                         help="listen on a non-loopback host even with auth mode none")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Ray's and Serve's logs on the console too (default: in files)")
 
 
-def serve_command(settings: Settings) -> int:
+def serve_command(settings: Settings, verbose: bool = False) -> int:
     """Run the service in the foreground until Ctrl-C or SIGTERM."""
     from serve_app import runtime
 
@@ -52,11 +57,15 @@ def serve_command(settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    info = runtime.start(settings)
+    print(f"starting Ray and the service on http://{settings.host}:{settings.port} ...",
+          flush=True)
+    info = runtime.start(settings, verbose)
     stores = settings.stores()
     where = (f"home {stores.home}" if stores.uses_home
              else f"metadata {_redacted(stores.database)}, artifacts {stores.artifacts}")
-    print(f"reasoning service on {info['url']} ({where}); Ctrl-C stops it", flush=True)
+    print(f"reasoning service on {info['url']} ({where}); Ctrl-C stops it\n"
+          f"  API docs: {info['url']}/docs\n"
+          f"  logs:     {info['ray_logs']}", flush=True)
     try:
         stop.wait()
     finally:
@@ -125,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     _stores(db.add_subparsers(dest="db", required=True).add_parser(
         "upgrade", help="apply pending migrations (imports a home from before the store)"
     ))
+    add_commands(sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):  # a command that talks to a running service
+        return commands.run(args)
     try:
         settings = _settings(args)
         settings.stores()
@@ -135,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         return db_command(settings)
     if args.command == "serve":
-        return serve_command(settings)
+        return serve_command(settings, args.verbose)
     if args.command == "admin":
         return admin_command(args, settings)
     from serve_app.demo import run_demo
 
-    return run_demo(settings)
+    return run_demo(settings, args.verbose)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import logging.handlers
 import os
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,14 @@ RAY_SYSTEM_CONFIG = {
 each node's `ray start`, as RAY_<name> environment variables (docs/ARCHITECTURE.md)."""
 
 
-def start(settings: Settings) -> dict[str, Any]:
+def start(settings: Settings, verbose: bool = True) -> dict[str, Any]:
     """Migrate the metadata store, connect to (or start) Ray, start Serve on host:port,
     deploy the app and wait for it.
 
     Returns what it writes to the home's service.json (when the stores use the home): the
     URL and the Ray address that Python callers pass to `ray.init` to reach the app's
-    handles.
+    handles. Not `verbose`: Ray's and Serve's own logs go to files in Ray's log folder
+    (`ray_logs`), and the console gets nothing from them.
     """
     check_bind(settings)
     import ray
@@ -54,6 +56,7 @@ def start(settings: Settings) -> dict[str, Any]:
     # RAY_ADDRESS, as Ray reads it, or --address: join a cluster. Otherwise start a Ray of
     # our own, even when another one runs on this machine ("local"; None would join it).
     joining = bool(settings.address or os.environ.get("RAY_ADDRESS"))
+    held = None if verbose else _hold_driver_logs()
     ray.init(
         address=settings.address or "local",
         namespace=NAMESPACE,
@@ -63,7 +66,18 @@ def start(settings: Settings) -> dict[str, Any]:
         runtime_env={"env_vars": env} if env else None,
         # Only a Ray this process starts takes a system config.
         _system_config=None if joining else RAY_SYSTEM_CONFIG,
+        # Workers' and Serve replicas' output stays in their log files.
+        log_to_driver=verbose,
     )
+    # Where Ray writes this node's logs (workers' output, Serve's logs). Ray offers no
+    # public call for it; the node object is its own record.
+    logs = ray._private.worker.global_worker.node.get_logs_dir_path()
+    if held is not None:
+        _driver_logs_to(Path(logs) / DRIVER_LOG, held)
+        # Errors the cluster reports to this driver (a task retried, a worker lost) are
+        # printed to stdout by Ray's error listener thread, whatever log_to_driver says;
+        # its printer is a module global, looked up on each message.
+        ray._private.worker.print_to_stdstream = _cluster_errors_to_log
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(
         build_app(settings.model_dump(mode="json")),
@@ -82,13 +96,46 @@ def start(settings: Settings) -> dict[str, Any]:
         "namespace": NAMESPACE,
         "app": APP_NAME,
         "pid": os.getpid(),
-        # Where Ray writes this node's logs (workers' output, Serve's logs). Ray offers no
-        # public call for it; the node object is its own record.
-        "ray_logs": ray._private.worker.global_worker.node.get_logs_dir_path(),
+        "ray_logs": logs,
     }
     if stores.uses_home:
         _service_file(settings).write_text(json.dumps(info, indent=2))
     return info
+
+
+RAY_LOGGERS = ("ray", "ray.serve")
+DRIVER_LOG = "reasoning-serve.log"
+"""This process's own Ray and Serve log lines, beside Ray's logs, when not verbose."""
+
+
+def _hold_driver_logs() -> logging.handlers.MemoryHandler:
+    """Take the console away from Ray's and Serve's loggers in this process, keeping what
+    they say until the file it goes to is known (Ray's log folder exists once Ray runs)."""
+    held = logging.handlers.MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1)
+    for name in RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(held)
+        logger.propagate = False
+    logging.getLogger("ray.serve").setLevel(logging.INFO)
+    return held
+
+
+def _driver_logs_to(path: Path, held: logging.handlers.MemoryHandler) -> None:
+    """What Ray's and Serve's loggers said so far, and all they say from now on, to `path`."""
+    target = logging.FileHandler(path)
+    target.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    held.setTarget(target)
+    held.flush()
+    for name in RAY_LOGGERS:
+        logging.getLogger(name).removeHandler(held)
+        logging.getLogger(name).addHandler(target)
+
+
+def _cluster_errors_to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+    for line in data.get("lines", []):
+        logging.getLogger("ray").warning("(%s) %s", data.get("pid"), line)
 
 
 def _service_file(settings: Settings) -> Path:

@@ -1,0 +1,64 @@
+"""What the client commands read from their arguments: filters and teacher headers."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from reasoning.schemas import ReasoningFitRequest
+from serve_app.commands import _header, add_commands, parse_filter
+
+
+@pytest.mark.parametrize(("text", "leaf"), [
+    ("listed_at >= 2020-01-01", {"col": "listed_at", "op": ">=", "value": "2020-01-01"}),
+    ("rooms>3", {"col": "rooms", "op": ">", "value": 3}),
+    ("rooms = 3", {"col": "rooms", "op": "==", "value": 3}),
+    ("has_garden == true", {"col": "has_garden", "op": "==", "value": True}),
+    ('neighborhood != "old town"', {"col": "neighborhood", "op": "!=", "value": "old town"}),
+    ("area_sqm <= 80.5", {"col": "area_sqm", "op": "<=", "value": 80.5}),
+    ("neighborhood in harbor, hills", {"col": "neighborhood", "op": "in",
+                                       "value": ["harbor", "hills"]}),
+    ("rooms not in 1,2", {"col": "rooms", "op": "not_in", "value": [1, 2]}),
+    ("built_year is null", {"col": "built_year", "op": "is_null"}),
+    ("built_year IS NOT NULL", {"col": "built_year", "op": "is_not_null"}),
+    ("sale price < 100", {"col": "sale price", "op": "<", "value": 100}),
+])
+def test_a_filter_expression_is_the_apis_comparison(text, leaf):
+    parsed = parse_filter([text])
+    assert parsed == {"kind": "cmp", **leaf}
+
+
+def test_several_filters_must_all_hold_and_the_api_takes_them():
+    parsed = parse_filter(["rooms >= 2", "neighborhood in harbor,hills"])
+    assert parsed is not None and parsed["kind"] == "and" and len(parsed["filters"]) == 2
+    request = ReasoningFitRequest.model_validate({
+        "dataset_id": "00000000-0000-0000-0000-000000000001", "filter": parsed,
+        "task": {"task_kind": "regression", "label_column": "price"}})
+    assert request.filter is not None and len(request.filter.filters) == 2
+    assert parse_filter([]) is None
+
+
+@pytest.mark.parametrize("text", ["rooms about 3", "rooms", ">= 3", ""])
+def test_a_filter_that_cannot_be_read_says_how_to_write_one(text):
+    with pytest.raises(ValueError, match="column op value"):
+        parse_filter([text])
+
+
+def test_teacher_headers_are_name_equals_value():
+    assert _header("x-api-key=a=b") == ("x-api-key", "a=b")
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        _header("x-api-key")
+
+
+def test_every_client_command_has_url_and_json():
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    for argv in (["datasets", "list"], ["datasets", "show", "x"], ["jobs"], ["models"],
+                 ["cancel", "x"], ["report", "m"], ["predict", "m", "f.csv"],
+                 ["fit", "d", "--label", "y"]):
+        args = parser.parse_args([*argv, "--url", "http://h:1", "--json"])
+        assert args.url == "http://h:1" and args.json and callable(args.run)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["fit", "d", "--label", "y", "--teacher-model", "a",
+                           "--teacher-url", "b"])

@@ -28,6 +28,7 @@ PG_TESTS := tests/integration/test_auth.py tests/integration/test_jobs.py \
 test: $(STAMP)
 	$(BIN)/ruff check .
 	sh tests/install_postgres.sh
+	sh tests/install_chromium.sh
 	$(BIN)/python -m pytest -q --durations=15 -m "not cluster"
 	REASONING_TEST_STORE=postgresql $(BIN)/python -m pytest -q --durations=5 -m integration $(PG_TESTS)
 	$(BIN)/python -m pytest -q --durations=5 tests/cluster

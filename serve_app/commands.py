@@ -57,8 +57,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--label", required=True, help="the label column")
     fit.add_argument("--task", choices=["regression", "classification"],
                      help="default: from the label's type (numbers: regression)")
-    fit.add_argument("--family", action="append", dest="families", metavar="FAMILY",
-                     help="a model family to search (repeatable; default gam)")
+    fit.add_argument("--family", help="the model family: linear, gam (the default),"
+                     " decision_tree, xgboost")
     fit.add_argument("--trials", type=int, help="hyperparameter trials (default 5)")
     fit.add_argument("--seed", type=int, help="random_state (default 42)")
     fit.add_argument("--filter", action="append", dest="filters", metavar="EXPR",
@@ -231,8 +231,10 @@ def _value(text: str) -> Any:
         return text
 
 
-def _fit_request(client: Client, args: argparse.Namespace, dataset: DatasetInfo,
+def _fit_request(args: argparse.Namespace, dataset: DatasetInfo,
                  out: Console) -> dict[str, Any]:
+    """The API's fit request from the command's flags; only what was given (the service
+    fills in its defaults), and the task from the label's type when not given."""
     task = args.task
     if task is None:
         dtypes = {c.name: c.dtype for c in dataset.columns}
@@ -247,7 +249,8 @@ def _fit_request(client: Client, args: argparse.Namespace, dataset: DatasetInfo,
         "dataset_id": str(dataset.dataset_id),
         "task": {"task_kind": task, "label_column": args.label},
     }
-    optional = {"model_types": args.families, "n_hyperopt_steps": args.trials,
+    optional = {"model_types": [args.family] if args.family else None,
+                "n_hyperopt_steps": args.trials,
                 "random_state": args.seed, "filter": parse_filter(args.filters or []),
                 "teacher_model_id": args.teacher_model, "teacher_predict_url": args.teacher_url,
                 "teacher_get_grads_url": args.grads_url}
@@ -282,7 +285,7 @@ def _dataset(client: Client, given: str, out: Console, quiet: bool) -> DatasetIn
 
 def fit_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     dataset = _dataset(client, args.dataset, out, args.json)
-    accepted = client.fit(_fit_request(client, args, dataset, out))
+    accepted = client.fit(_fit_request(args, dataset, out))
     if args.no_wait:
         if args.json:
             _json(out, accepted)

@@ -126,6 +126,16 @@ def test_fit_a_dataset_id_with_the_task_from_the_label(cli: Cli, houses_dataset:
     assert "decision_tree classification of segment" in out and "accuracy" in out
 
 
+def test_fit_distils_a_teacher_model(cli: Cli, houses_dataset: dict, fits: dict):
+    teacher = fits["teacher"]["model_id"]
+    job = cli.json("fit", houses_dataset["dataset_id"], "--label", "price", "--family",
+                   "linear", "--trials", "1", "--teacher-model", teacher)
+    assert job["status"] == "completed", job
+    card = cli.json("models", job["model_id"])
+    assert card["teacher"]["kind"] == "model" and card["teacher"]["model_id"] == teacher
+    assert card["metrics"]["fidelity"] and card["metrics"]["label_only"]
+
+
 def test_no_wait_then_cancel(cli: Cli, houses_dataset: dict):
     accepted = cli.json("fit", houses_dataset["dataset_id"], "--label", "price",
                         "--family", "xgboost", "--trials", "60", "--no-wait")

@@ -28,10 +28,13 @@ CASES = ["regression", "binary", "multiclass"]
 def test_fit_completes_with_a_full_model_card(client, fits, houses_dataset, case):
     job = fits[case]
     assert job["status"] == "completed", job
-    assert job["stage"] == "done" and job["progress"] == {"done": 3, "total": 3}
     assert job["kind"] == "reasoning_fit" and job["error"] is None
     assert job["started_at"] and job["finished_at"]
     card = client.get(f"/v1/models/{job['model_id']}").json()
+    # The best score so far, as the last trial's report left it: the winner's.
+    best = min(t["score"] for t in card["trials"])
+    assert job["stage"] == "done"
+    assert job["progress"] == {"done": 3, "total": 3, "best": pytest.approx(best)}
     request = FITS[case][1]
     assert card["family"] == request["model_types"][0] and card["task"] == request["task"]
     assert card["dataset_id"] == houses_dataset["dataset_id"]

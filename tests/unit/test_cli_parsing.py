@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
+from datetime import UTC, datetime
 
 import pytest
+from rich.console import Console
 
-from reasoning.schemas import ReasoningFitRequest
-from serve_app.commands import _header, add_commands, parse_filter
+from reasoning.schemas import Column, DatasetInfo, ReasoningFitRequest
+from serve_app.commands import _fit_request, _header, add_commands, parse_filter
 
 
 @pytest.mark.parametrize(("text", "leaf"), [
@@ -62,3 +65,44 @@ def test_every_client_command_has_url_and_json():
     with pytest.raises(SystemExit):
         parser.parse_args(["fit", "d", "--label", "y", "--teacher-model", "a",
                            "--teacher-url", "b"])
+
+
+def _fit_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["fit", "d", *argv])
+
+
+DATASET = DatasetInfo(
+    dataset_id="00000000-0000-0000-0000-000000000002", name="houses", n_rows=10,
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    columns=[Column(name="price", dtype="float"), Column(name="segment", dtype="categorical"),
+             Column(name="rooms", dtype="integer")])
+
+
+@pytest.mark.parametrize(("label", "task"), [
+    ("price", "regression"), ("rooms", "regression"), ("segment", "classification")])
+def test_the_task_follows_the_labels_type_unless_given(label, task):
+    out = Console(file=io.StringIO())
+    body = _fit_request(_fit_args("--label", label), DATASET, out)
+    assert body["task"] == {"task_kind": task, "label_column": label}
+    assert f"task: {task} ({label} is" in out.file.getvalue()
+    given = _fit_request(_fit_args("--label", "rooms", "--task", "classification"), DATASET,
+                         out)
+    assert given["task"]["task_kind"] == "classification"
+    with pytest.raises(ValueError, match="no column 'pricee'"):
+        _fit_request(_fit_args("--label", "pricee"), DATASET, out)
+
+
+def test_a_fit_request_from_flags_is_the_apis():
+    body = _fit_request(_fit_args(
+        "--label", "price", "--family", "linear", "--trials", "7",
+        "--seed", "3", "--filter", "rooms >= 2", "--teacher-url", "https://t.example/p",
+        "--teacher-header", "x-api-key=k", "--grads-url", "https://t.example/g"),
+        DATASET, Console(file=io.StringIO()))
+    request = ReasoningFitRequest.model_validate(body)
+    assert request.model_types == ["linear"] and request.n_hyperopt_steps == 7
+    assert request.random_state == 3 and request.teacher_predict_headers == {"x-api-key": "k"}
+    assert request.teacher_get_grads_url == "https://t.example/g"
+    bare = _fit_request(_fit_args("--label", "price"), DATASET, Console(file=io.StringIO()))
+    assert set(bare) == {"dataset_id", "task"}  # the API's defaults for everything else

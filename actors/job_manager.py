@@ -25,7 +25,7 @@ from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
 from reasoning.schemas import Job, JobKind
-from reasoning.stores import Stores
+from reasoning.stores import Stores, keep_private
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -61,6 +61,7 @@ class JobManager:
         options: DistillOptions | None = None,
         name: str = JOB_MANAGER_NAME,
     ) -> None:
+        keep_private()
         self.stores, self.name = stores, name
         self.max_running = max_running_jobs
         self.options = options or DistillOptions()

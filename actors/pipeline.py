@@ -15,6 +15,7 @@ at fit niceness (`actors.lower_priority`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -29,7 +30,7 @@ from actors.trainer import run_search, sample_configs, warm_trial_workers
 from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.munge import synthetic_size
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
-from reasoning.stores import Stores
+from reasoning.stores import Stores, keep_private
 from reasoning.teachers import TeacherError
 from reasoning.training import (
     JobFailure,
@@ -41,6 +42,7 @@ from reasoning.training import (
 )
 
 REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
+log = logging.getLogger(__name__)
 CANCELLED = "cancelled by request"
 
 
@@ -116,6 +118,7 @@ class PipelineRunner:
 
     def __init__(self, manager: str, stores: Stores, options: DistillOptions) -> None:
         lower_priority()
+        keep_private()
         self.manager = manager
         self.stores = stores
         # Opened now: a runner that cannot reach the stores cannot run any attempt.
@@ -186,6 +189,9 @@ class PipelineRunner:
         except JobFailure as err:
             return Outcome("failed", f"failed: {err}", error=traceback.format_exc())
         except Exception as err:  # noqa: BLE001 - every failure must end the job
+            # The traceback goes to this worker's log and the job's stored error, which
+            # operators read; callers get the message and the error's last line.
+            log.exception("job %s failed during %s", attempt.job_id, attempt.stage)
             message = f"failed during {attempt.stage}: {type(err).__name__}: {err}"
             return Outcome("failed", message[:1000], error=traceback.format_exc())
 

@@ -66,6 +66,10 @@ class TokenPolicy:
     audience: str = "reasoning-api"
     access_ttl: int = 900
     refresh_ttl: int = 14 * 24 * 3600
+    reuse_grace: float = 10.0
+    """Seconds after its first use in which a refresh token presented again buys another
+    pair instead of revoking its family: two requests of one client refreshing the same
+    expired token at once are not an attack (RFC 9700, 4.14.2). 0: no grace."""
 
 
 def check_tenant(name: str) -> str:
@@ -142,6 +146,11 @@ class CredentialStore:
 
     # -- tokens --------------------------------------------------------------------------
 
+    @classmethod
+    def key_id(cls, api_key: str) -> str:
+        """The id part of an API key ("" when it is not shaped like one): not a secret."""
+        return _split(api_key, cls.KEY_PREFIX)[0]
+
     def exchange(self, api_key: str) -> TokenPair:
         """Access and refresh tokens for a valid, unrevoked API key."""
         key_id, secret = _split(api_key, self.KEY_PREFIX)
@@ -189,7 +198,9 @@ class CredentialStore:
                        & refresh_tokens.c.used_at.is_(None))
                 .values(used_at=now)
             ).rowcount == 1
-            if first_use:
+            # A token another request marked used after this one read it was used just now.
+            used_at = row["used_at"] if row["used_at"] is not None else now
+            if first_use or now - used_at < self.policy.reuse_grace:
                 pair = self._issue(db, tenant, row["key_id"], row["family_id"])
             else:
                 # Reuse: someone holds a copy. Revoke the family so neither copy works (and

@@ -8,6 +8,7 @@ the metadata store's catalog.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -23,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 
 from reasoning.artifacts import ArtifactStore
 from reasoning.database import catalog_entries, catalog_entry, catalog_id, writing
@@ -56,18 +57,57 @@ class DatasetError(ValueError):
     """The upload cannot be read; the message is meant for the user."""
 
 
+class DatasetTooLarge(DatasetError):
+    """The upload would unpack into more than the service takes (a 413, not a 422)."""
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """How much one upload may unpack into, checked while it is read: a small file (a
+    compressed or dictionary-encoded Parquet, a CSV of one huge cell) must not become an
+    unbounded table in memory."""
+
+    decoded_bytes: int = 1 << 30
+    """Bytes of the values once decompressed and dictionary-decoded."""
+    columns: int = 1_000
+    cell_chars: int = 65_536
+    """Characters (bytes, for Parquet) of one text cell."""
+
+    def too_many_columns(self, filename: str, n: int) -> DatasetError:
+        return DatasetError(f"file {filename!r} has {n:,} columns; at most {self.columns:,} "
+                            "are accepted (REASONING_MAX_UPLOAD_COLUMNS)")
+
+    def too_long_cell(self, filename: str, column: str, n: int) -> DatasetError:
+        return DatasetError(f"file {filename!r}: a cell of column {column!r} holds {n:,} "
+                            f"characters; at most {self.cell_chars:,} are accepted "
+                            "(REASONING_MAX_UPLOAD_CELL_CHARS)")
+
+    def too_large(self, filename: str, n: int, how: str) -> DatasetTooLarge:
+        return DatasetTooLarge(
+            f"file {filename!r} unpacks into {how}{n:,} bytes of values; at most "
+            f"{self.decoded_bytes:,} are accepted (REASONING_MAX_UPLOAD_DECODED_BYTES)")
+
+
+CSV_CHUNK_ROWS = 50_000
+PARQUET_BATCH_ROWS = 65_536
+
+
 def _trim(text: object, limit: int = MAX_DETAIL) -> str:
     """One line of at most `limit` characters, so parser complaints stay readable."""
     one_line = " ".join(str(text).split())
     return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
 
 
-def read_table(filename: str, content: bytes) -> pd.DataFrame:
+def read_table(
+    filename: str, content: bytes, limits: TableLimits | None = None
+) -> pd.DataFrame:
     """Parse an upload (CSV or Parquet, chosen by extension) into a typed DataFrame.
 
     Column dtypes follow the service's vocabulary: int64 (Int64 when values are missing),
     float64, bool (nullable `boolean` when missing), text (categorical) and datetime64.
+    `limits` are checked while reading, before the whole table is in memory.
     """
+    limits = limits or TableLimits()
     suffix = Path(filename or "").suffix.lower()
     if suffix not in ACCEPTED_EXTENSIONS:
         shown = repr(suffix) if suffix else "no extension"
@@ -77,9 +117,9 @@ def read_table(filename: str, content: bytes) -> pd.DataFrame:
     if not content or not content.strip():
         raise DatasetError(f"file {filename!r} is empty")
     if suffix in PARQUET_EXTENSIONS:
-        df = _read_parquet(filename, content)
+        df = _read_parquet(filename, content, limits)
     else:
-        df = _read_csv(filename, content)
+        df = _read_csv(filename, content, limits)
     if len(df.columns) == 0:
         raise DatasetError(f"file {filename!r} has no columns")
     if len(df) == 0:
@@ -111,28 +151,45 @@ def _clean_names(filename: str, names: list[Any]) -> list[str]:
 # ---------------------------------------------------------------------------------- CSV
 
 
-def _read_csv(filename: str, content: bytes) -> pd.DataFrame:
+def _read_csv(filename: str, content: bytes, limits: TableLimits) -> pd.DataFrame:
     if content[:4] == PARQUET_MAGIC:
         raise DatasetError(
             f"file {filename!r} is a Parquet file, not CSV; upload it with a .parquet name"
         )
     if b"\x00" in content:
         raise DatasetError(f"file {filename!r} is not CSV text: it contains NUL bytes (binary?)")
+    if len(content) > limits.decoded_bytes:  # CSV's values are its text
+        raise limits.too_large(filename, len(content), "")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"file {filename!r} is not UTF-8 text: {_trim(exc)}") from exc
+    header_fields = next(csv.reader(io.StringIO(text[: 1 << 20])), [])
+    if len(header_fields) > limits.columns:
+        raise limits.too_many_columns(filename, len(header_fields))
     try:
         # Every cell as text: the header row is read as data so that pandas cannot rename
-        # duplicates ("a.1"), and inference below can tell "1" from "1.0".
-        raw = pd.read_csv(
+        # duplicates ("a.1"), and inference below can tell "1" from "1.0". In chunks, so a
+        # cell past the limit stops the reading early.
+        chunks = []
+        for chunk in pd.read_csv(
             io.StringIO(text),
             header=None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=True,
-        )
+            chunksize=CSV_CHUNK_ROWS,
+        ):
+            if len(chunk.columns) > limits.columns:
+                raise limits.too_many_columns(filename, len(chunk.columns))
+            for position, cells in chunk.items():
+                longest = cells.str.len().max()
+                if longest > limits.cell_chars:
+                    name = header_fields[position] if position < len(header_fields) else ""
+                    raise limits.too_long_cell(filename, str(name).strip(), int(longest))
+            chunks.append(chunk)
+        raw = pd.concat(chunks) if chunks else pd.DataFrame()
     except pd.errors.EmptyDataError as exc:
         raise DatasetError(f"file {filename!r} has no CSV content: {_trim(exc)}") from exc
     except (pd.errors.ParserError, ValueError) as exc:
@@ -209,20 +266,13 @@ def _parse_timestamps(present: np.ndarray) -> pd.Series | None:
 # ------------------------------------------------------------------------------ Parquet
 
 
-def _read_parquet(filename: str, content: bytes) -> pd.DataFrame:
+def _read_parquet(filename: str, content: bytes, limits: TableLimits) -> pd.DataFrame:
     if len(content) < 8 or content[:4] != PARQUET_MAGIC or content[-4:] != PARQUET_MAGIC:
         raise DatasetError(
             f"file {filename!r} is not a Parquet file (it must start and end with 'PAR1')"
         )
     try:
-        meta = pq.ParquetFile(pa.BufferReader(content)).metadata
-        cells = meta.num_rows * meta.num_columns
-        if cells > MAX_PARQUET_CELLS:
-            raise DatasetError(
-                f"file {filename!r} declares {meta.num_rows:,} rows × {meta.num_columns:,} "
-                f"columns = {cells:,} cells; at most {MAX_PARQUET_CELLS:,} are accepted"
-            )
-        table = pq.read_table(pa.BufferReader(content))
+        table = _bounded_parquet(filename, content, limits)
         table = _normalise_arrow(filename, table)
         df = table.to_pandas(types_mapper=_nullable_types)
     except DatasetError:
@@ -233,6 +283,61 @@ def _read_parquet(filename: str, content: bytes) -> pd.DataFrame:
     return pd.DataFrame(
         {name: _numpy_when_complete(df.iloc[:, i]) for i, name in enumerate(names)}
     )
+
+
+def _bounded_parquet(filename: str, content: bytes, limits: TableLimits) -> pa.Table:
+    """The file's table, read batch by batch with text columns kept dictionary-encoded, so
+    the decoded size (and the longest cell) is known from the dictionaries' lengths before
+    anything is expanded. Decompression is bounded first by the sizes the file declares,
+    which Arrow holds each page to."""
+    meta = pq.ParquetFile(pa.BufferReader(content)).metadata
+    if meta.num_columns > limits.columns:
+        raise limits.too_many_columns(filename, meta.num_columns)
+    cells = meta.num_rows * meta.num_columns
+    if cells > MAX_PARQUET_CELLS:
+        raise DatasetError(
+            f"file {filename!r} declares {meta.num_rows:,} rows × {meta.num_columns:,} "
+            f"columns = {cells:,} cells; at most {MAX_PARQUET_CELLS:,} are accepted"
+        )
+    declared = sum(meta.row_group(g).column(c).total_uncompressed_size
+                   for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+    if declared > limits.decoded_bytes:
+        raise limits.too_large(filename, declared, "at least ")
+    schema = pq.ParquetFile(pa.BufferReader(content)).schema_arrow
+    text = [f.name for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    reader = pq.ParquetFile(pa.BufferReader(content), read_dictionary=text)
+    decoded, batches = 0, []
+    for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            size, longest = _decoded_size(column)
+            if longest > limits.cell_chars:
+                raise limits.too_long_cell(filename, name, longest)
+            decoded += size
+        if decoded > limits.decoded_bytes:
+            raise limits.too_large(filename, decoded, "at least ")
+        batches.append(batch)
+    return pa.Table.from_batches(batches) if batches else reader.schema_arrow.empty_table()
+
+
+def _decoded_size(column: pa.Array) -> tuple[int, int]:
+    """Bytes a column takes once its dictionary is expanded, and its longest text cell."""
+    if pa.types.is_dictionary(column.type):
+        lengths = pc.binary_length(column.dictionary).to_numpy(zero_copy_only=False)
+        indices = column.indices.to_numpy(zero_copy_only=False)
+        present = (indices[~np.isnan(indices)] if indices.dtype.kind == "f"
+                   else indices).astype(np.int64)
+        if len(present) and (present.min() < 0 or present.max() >= len(lengths)):
+            raise ValueError("a dictionary index is out of range")  # a mangled file
+        used = lengths[present]
+        return int(used.sum()) + 4 * len(column), int(used.max()) if len(used) else 0
+    if pa.types.is_string(column.type) or pa.types.is_binary(column.type) or \
+            pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type):
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        return column.nbytes, int(longest or 0)
+    return column.nbytes, 0
 
 
 def _normalise_arrow(filename: str, table: pa.Table) -> pa.Table:
@@ -302,6 +407,8 @@ class ColumnSummary:
     n_present: int
     minimum: Any
     maximum: Any
+    n_distinct: int | None = None
+    """Distinct present values (None in statistics stored before it was kept)."""
 
     @property
     def constant(self) -> bool:
@@ -319,6 +426,7 @@ class ColumnSummary:
             n_present=present,
             minimum=_json_value(bounds["min"].as_py()) if bounds else None,
             maximum=_json_value(bounds["max"].as_py()) if bounds else None,
+            n_distinct=pc.count_distinct(values).as_py() if present else 0,
         )
 
 
@@ -374,13 +482,27 @@ class DatasetStore:
                 for info in catalog_entries(self._engine, catalog.c.info, tenant)]
 
     def column_summary(self, dataset_id: str | uuid.UUID, column: str) -> ColumnSummary:
-        """Counts and range of one column: from the catalog, where the upload put them (a
-        dataset imported from release 0.1 has none: its column is read from the file)."""
+        """Counts and range of one column (see `column_summaries`)."""
+        return self.column_summaries(dataset_id, [column])[column]
+
+    def column_summaries(
+        self, dataset_id: str | uuid.UUID, columns: list[str]
+    ) -> dict[str, ColumnSummary]:
+        """Counts, range and distinct values of these columns: from the catalog, where the
+        upload put them. Columns it has none for (a dataset imported from release 0.1, or
+        stored before distinct counts were kept) are read from the file once, and their
+        statistics stored, so the next submit reads the catalog only."""
         stats = catalog_entry(self._engine, catalog.c.stats, dataset_id, None)
-        if stats is not None and column in (known := json.loads(stats)):
-            return ColumnSummary(**known[column])
-        with self.artifacts.reader(self.key(dataset_id)) as source:
-            return ColumnSummary.of(pq.read_table(source, columns=[column]).column(column))
+        known = json.loads(stats) if stats is not None else {}
+        missing = [c for c in columns if "n_distinct" not in known.get(c, {})]
+        if missing:
+            with self.artifacts.reader(self.key(dataset_id)) as source:
+                table = pq.read_table(source, columns=missing)
+            known |= {c: asdict(ColumnSummary.of(table.column(c))) for c in missing}
+            with writing(self._engine) as db:
+                db.execute(update(catalog).where(catalog.c.dataset_id == catalog_id(dataset_id))
+                           .values(stats=json.dumps(known)))
+        return {c: ColumnSummary(**known[c]) for c in columns}
 
     def load(self, dataset_id: str | uuid.UUID) -> pd.DataFrame:
         """The stored table with the dtypes it had when added (Int64, boolean, str, tz)."""

@@ -86,8 +86,11 @@ class EgressPolicy:
         kind = why_not_public(ip)
         if kind is None:
             return None
-        return (f"{host} resolves to {ip}, a {kind} address; only public addresses or those "
-                "in the teacher allow-list can be called")
+        allowed = "only public addresses or those in the teacher allow-list can be called"
+        if _literal(host) == ip:  # the caller wrote the address: no news to them
+            return f"{host} is a {kind} address; {allowed}"
+        # A name: what it resolves to inside this network is not the caller's to learn.
+        return f"{host} resolves to an address that is not public; {allowed}"
 
     def check_url(self, url: str) -> str | None:
         """What can be checked without DNS: scheme, shape, and a literal IP host."""
@@ -139,6 +142,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:

@@ -232,7 +232,23 @@ def _isin(values: pd.Series, wanted: list[Any]) -> np.ndarray:
     if not wanted:
         return np.zeros(len(values), dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        # isin across datetime units/zones is fragile; equality per wanted value is not.
-        hits = [np.asarray(values == w, dtype=bool) for w in wanted]
-        return np.logical_or.reduce(hits)
+        return _isin_instants(values, wanted)
     return values.isin(wanted).to_numpy(dtype=bool)
+
+
+def _isin_instants(values: pd.Series, wanted: list[pd.Timestamp]) -> np.ndarray:
+    """`isin` for datetimes, as integers in the column's own unit (UTC for zoned ones): one
+    hashed pass over the column however long the list. pandas' own isin is fragile across
+    units and zones. A wanted instant finer than the column's unit equals none of it."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    unit = np.datetime_data(values.dtype)[0]
+    targets = set()
+    for instant in wanted:
+        naive = instant.tz_convert("UTC").tz_localize(None) if instant.tzinfo else instant
+        try:
+            targets.add(int(naive.as_unit(unit, round_ok=False).asm8.view("int64")))
+        except (ValueError, OverflowError):
+            continue
+    numbers = pd.Series(values.to_numpy().view("int64"))
+    return numbers.isin(targets).to_numpy(dtype=bool)

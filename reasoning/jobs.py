@@ -95,6 +95,14 @@ class JobStore:
             raise KeyError(job_id)
         return _to_job(row)
 
+    def error_detail(self, job_id: str) -> str | None:
+        """What ended a failed job, traceback and all: for operators (`reasoning admin
+        show-job`), never in the API's answers, which carry its last line only."""
+        row = self._one(jobs.c.job_id == str(job_id))
+        if row is None:
+            raise KeyError(job_id)
+        return row["error"]
+
     def request(self, job_id: str) -> dict[str, Any]:
         """The job's request as submitted, secret fields unsealed: for its runner only."""
         row = self._one(jobs.c.job_id == str(job_id))
@@ -189,6 +197,15 @@ class JobStore:
             return changed.rowcount == 1
 
 
+def _last_line(error: str | None) -> str | None:
+    """A stored error as a caller sees it: the exception's own line, not the traceback
+    (file paths and code of the service are nobody else's business)."""
+    if error is None:
+        return None
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None
+
+
 def _to_job(row: RowMapping) -> Job:
     return Job(
         job_id=row["job_id"],
@@ -203,7 +220,7 @@ def _to_job(row: RowMapping) -> Job:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        error=row["error"],
+        error=_last_line(row["error"]),
         attempts=row["attempts"],
         tenant=row["tenant"],
     )

@@ -66,6 +66,11 @@ class Op(StrEnum):
     is_not_null = "is_not_null"
 
 
+MAX_FILTER_LEAVES = 256
+"""Comparisons in one filter: each is a pass over a column, so a request cannot ask for
+millions of them."""
+MAX_LIST_VALUES = 10_000
+"""Values of one `in`/`not_in` list (matched in one pass over the column however many)."""
 LIST_OPS = frozenset({Op.in_, Op.not_in})
 NULL_OPS = frozenset({Op.is_null, Op.is_not_null})
 Scalar = str | int | float | bool | None
@@ -93,10 +98,14 @@ class Comparison(BaseModel):
     kind: Literal["cmp"] = "cmp"
     col: str = Field(min_length=1)
     op: Op = Op.eq
-    value: Scalar | list[Scalar] = None
+    value: Scalar | list[Scalar] = Field(
+        default=None, description=f"A list for in/not_in (at most {MAX_LIST_VALUES:,} values)")
 
     @model_validator(mode="after")
     def _value_matches_op(self) -> Comparison:
+        if isinstance(self.value, list) and len(self.value) > MAX_LIST_VALUES:
+            raise ValueError(f"the {self.op.value} list has {len(self.value):,} values; at "
+                             f"most {MAX_LIST_VALUES:,} are accepted")
         if self.op in LIST_OPS and not isinstance(self.value, list):
             raise ValueError(f"op {self.op.value!r} needs a list value")
         if self.op not in LIST_OPS | NULL_OPS and isinstance(self.value, list):
@@ -139,6 +148,17 @@ Filter = Annotated[
     ),
 ]
 """Tagged by `kind`; a filter without one is a comparison, as Comparison.kind's default says."""
+
+
+def filter_leaves(flt: Filter) -> int:
+    """How many comparisons a filter holds."""
+    if isinstance(flt, And | Or):
+        return sum(filter_leaves(child) for child in flt.filters)
+    if isinstance(flt, Not):
+        return filter_leaves(flt.filter)
+    return 1
+
+
 And.model_rebuild()
 Or.model_rebuild()
 Not.model_rebuild()
@@ -182,6 +202,14 @@ class _FitBase(BaseModel):
     )
     n_hyperopt_steps: int = Field(default=5, ge=1, le=200)
     random_state: int = 42
+
+    @field_validator("filter")
+    @classmethod
+    def _few_comparisons(cls, flt: Filter | None) -> Filter | None:
+        if flt is not None and (leaves := filter_leaves(flt)) > MAX_FILTER_LEAVES:
+            raise ValueError(f"the filter has {leaves:,} comparisons; at most "
+                             f"{MAX_FILTER_LEAVES} are accepted")
+        return flt
 
     def family_names(self) -> list[str]:
         """The families to search, with the default when none is given."""
@@ -349,7 +377,11 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    error: str | None = None
+    error: str | None = Field(
+        default=None,
+        description="A failed job's error, its last line (operators see all of it, traceback"
+        " included, with `reasoning admin show-job`)",
+    )
     attempts: int = 0
     tenant: str = DEFAULT_TENANT
 

@@ -12,6 +12,7 @@ process opens what it needs from it (one engine per database per process).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,16 @@ from reasoning.datasets import DatasetStore
 from reasoning.jobs import JobStore
 from reasoning.keyring import Keyring
 from reasoning.registry import ModelRegistry
+
+PRIVATE_UMASK = 0o077
+
+
+def keep_private() -> None:
+    """Files and folders this process makes from now on are its user's alone: the home
+    holds the service secret, key hashes and every tenant's data. Each process of the
+    service that writes state calls it (the CLI before Ray starts, so a local Ray's
+    workers inherit it; actors and replicas again, for a Ray someone else started)."""
+    os.umask(PRIVATE_UMASK)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ from reasoning.filters import check_filter, column_list
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.training import MIN_ROWS
 
+DESIGN_WIDTH = {"integer": 16, "float": 16, "timestamp": 16, "boolean": 2}
+"""Design columns an input column may become at most: a number a spline basis (up to 12
+knots of degree 3) and a missing-value indicator; a boolean a value and an indicator. A
+categorical column becomes one per level, and one for missing."""
 NUMERIC_LABEL_DTYPES = frozenset({"integer", "float", "boolean"})
 CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
 
@@ -26,13 +30,20 @@ def check_fit_request(
     find_model: Callable[[str], ModelCard | None] | None = None,
     egress: EgressPolicy | None = None,
     summarize: Callable[[str], ColumnSummary] | None = None,
+    design_limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every problem the request has against this dataset (empty when it can run).
 
     `summarize(column)` describes a column's stored values; with it, a label nothing can
-    be learnt from (all null, too few values, constant) is refused here, not by the job.
+    be learnt from (all null, too few values, constant) is refused here, not by the job,
+    and so is a design matrix of more than `design_limit` cells.
     """
     errors: list[dict[str, Any]] = []
+    if summarize is not None and design_limit is not None:
+        label = request.task.label_column if request.task is not None else None
+        problem = design_problem(dtypes, label, summarize, design_limit)
+        if problem:
+            errors.append({"loc": ["body", "dataset_id"], "msg": problem})
     for name in ("teacher_predict_url", "teacher_get_grads_url"):
         url = getattr(request, name, None)
         problem = (egress or EgressPolicy()).check_url(url) if url else None
@@ -90,6 +101,29 @@ def check_fit_request(
                 errors.append({"loc": loc, "msg": f"the teacher uses the label column "
                                f"{label!r} as an input; a student cannot be fitted without it"})
     return errors
+
+
+def design_problem(
+    dtypes: dict[str, str], label: str | None, summarize: Callable[[str], ColumnSummary],
+    limit: int,
+) -> str | None:
+    """Why the design matrix a trial would build is too big (rows × design columns, before
+    any filter), or None. Wide categoricals are what make it so: one column per level."""
+    inputs = {name: dtype for name, dtype in dtypes.items() if name != label}
+    if not inputs:
+        return None
+    widths = {name: DESIGN_WIDTH.get(dtype) or (summarize(name).n_distinct or 0) + 1
+              for name, dtype in inputs.items()}
+    rows = summarize(next(iter(inputs))).n_rows
+    cells = rows * sum(widths.values())
+    if cells <= limit:
+        return None
+    widest = sorted(widths.items(), key=lambda kv: -kv[1])[:3]
+    return (f"the design matrix would hold up to {rows:,} rows × {sum(widths.values()):,} "
+            f"columns = {cells:,} cells, {cells / limit:.1f} times the limit of {limit:,} "
+            "(REASONING_MAX_DESIGN_CELLS); the widest inputs: "
+            + ", ".join(f"{name} ({width:,})" for name, width in widest)
+            + "; filter rows, or drop or group wide categorical columns")
 
 
 def label_problem(label: str, task_kind: str, summary: ColumnSummary) -> str | None:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from actors.job_manager import job_manager
 from reasoning.artifacts import forwarded_env
 from reasoning.auth import Principal, TokenPair
-from reasoning.datasets import DatasetError, read_table
+from reasoning.datasets import DatasetError, DatasetTooLarge, read_table
 from reasoning.families import FAMILIES
 from reasoning.jobs import IdempotencyConflict
 from reasoning.predict import (
@@ -55,11 +55,14 @@ from reasoning.schemas import (
     ReasoningFitRequest,
     TokenRequest,
 )
+from reasoning.stores import keep_private
 from reasoning.validation import check_fit_request
 from serve_app import problems, uploads
-from serve_app.auth import NO_STORE, Authenticator, authenticated
+from serve_app.auth import NO_STORE, Authenticator, authenticated, client_address
+from serve_app.gate import GatePolicy, RequestGate
 from serve_app.limits import BodyLimit, BodyLimits
 from serve_app.problems import PROBLEM_RESPONSES, Problem
+from serve_app.runtime import check_bind, serve_listen_host
 from serve_app.settings import Settings
 
 api = FastAPI(
@@ -75,6 +78,8 @@ problems.install(api)
 # reach `self`: the ingress puts what they need in this replica's app state, and they read
 # it at request time.
 api.add_middleware(BodyLimit, limits=lambda: api.state.body_limits)
+# Added last, so it runs first: identity, origin and content type, before any body is read.
+api.add_middleware(RequestGate, policy=lambda: api.state.gate_policy)
 
 Caller = Annotated[Principal, Depends(authenticated)]
 """Every route acts for a principal; Python handle callers pass theirs as `principal=`."""
@@ -95,6 +100,7 @@ class ModelPredictor:
     `model_cache_size`: models are loaded from the artifact store, which may be remote)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        keep_private()
         config = Settings(**settings)
         self.registry = config.stores().models()
         self._load = lru_cache(maxsize=config.model_cache_size)(self.registry.load)
@@ -148,6 +154,7 @@ class ReasoningIngress:
     """REST routes and Python-callable methods of API v1."""
 
     def __init__(self, settings: dict[str, Any], predictor: DeploymentHandle) -> None:
+        keep_private()
         self.settings = Settings(**settings)
         stores = self.settings.stores()
         # `reasoning serve` migrated already; an app deployed from a Serve config was not.
@@ -158,8 +165,13 @@ class ReasoningIngress:
             stores, self.settings.max_running_jobs, self.settings.distill_options()
         )
         self.predictor = predictor
+        # However the app was started (`reasoning serve`, `serve run`, `build_app`): auth
+        # mode `none` answers on loopback only, unless told otherwise.
+        listen = serve_listen_host(self.settings.host)
+        check_bind(self.settings.model_copy(update={"host": listen}))
         self.auth = Authenticator(self.settings)
         api.state.authenticator = self.auth
+        api.state.gate_policy = GatePolicy.of(self.auth, listen, self.settings.allowed_hosts)
         api.state.body_limits = BodyLimits(
             self.settings.max_json_bytes, self.settings.max_upload_bytes,
             self.settings.max_json_depth,
@@ -170,11 +182,13 @@ class ReasoningIngress:
         return Health()
 
     @api.post("/v1/auth/token", tags=["auth"])
-    async def issue_token(self, request: TokenRequest, response: Response) -> TokenPair:
+    async def issue_token(
+        self, request: TokenRequest, response: Response, http: Request
+    ) -> TokenPair:
         """Exchange an API key (from `reasoning admin create-key`) for access and refresh
-        tokens (auth mode `token`)."""
+        tokens (auth mode `token`). Rate-limited per client address and per key id."""
         response.headers.update(NO_STORE)
-        return await self.auth.exchange(request.api_key)
+        return await self.auth.exchange(request.api_key, client_address(http))
 
     # -- datasets ----------------------------------------------------------------------
 
@@ -188,7 +202,10 @@ class ReasoningIngress:
         if len(content) > limit:
             raise Problem(413, f"file is {len(content):,} bytes; the limit is {limit:,}")
         try:
-            frame = await run_in_threadpool(read_table, filename, content)
+            frame = await run_in_threadpool(
+                read_table, filename, content, self.settings.table_limits())
+        except DatasetTooLarge as err:
+            raise Problem(413, str(err)) from None
         except DatasetError as err:
             raise problems.invalid(["body", "file"], str(err)) from None
         return await run_in_threadpool(
@@ -278,15 +295,18 @@ class ReasoningIngress:
         teacher_id = getattr(request, "teacher_model_id", None)
         if teacher_id is not None and self._completed_model(str(teacher_id), tenant) is None:
             raise Problem(404, f"teacher model {teacher_id} not found")
+        # Every column's statistics in one read of the catalog.
+        summaries = self.datasets.column_summaries(dataset.dataset_id, list(dataset.dtypes()))
         errors = check_fit_request(
             request,
             dataset.dtypes(),
             lambda model_id: self._completed_model(model_id, tenant),
             self.settings.egress_policy(),
-            summarize=lambda column: self.datasets.column_summary(dataset.dataset_id, column),
+            summarize=summaries.__getitem__,
+            design_limit=self.settings.max_design_cells,
         )
         if errors:
-            raise Problem(422, "; ".join(e["msg"] for e in errors), errors)
+            raise problems.invalid_all(errors)
 
     def _completed_model(self, model_id: str, tenant: str) -> ModelCard | None:
         try:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from reasoning.auth import AuthError, CredentialStore, Principal, TokenPair
 from serve_app.problems import Problem
 from serve_app.settings import Settings
+from serve_app.throttle import AuthThrottle
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 IMPLICIT = Principal()
@@ -28,6 +29,11 @@ def unauthorized(detail: str, code: str = "invalid_token") -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": challenge, **NO_STORE})
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as this replica sees it (behind a proxy: the proxy's)."""
+    return request.client.host if request.client else ""
+
+
 def credential_store(settings: Settings) -> CredentialStore:
     return settings.stores().credentials(settings.token_policy())
 
@@ -38,9 +44,10 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.auth_mode
         self.store = credential_store(settings) if self.mode == "token" else None
+        self.throttle = AuthThrottle(settings.throttle_limits())
 
     async def principal(
-        self, authorization: str | None, refresh_token: str | None
+        self, authorization: str | None, refresh_token: str | None, address: str = ""
     ) -> tuple[Principal, TokenPair | None]:
         """The caller, and a fresh token pair when an expired one was refreshed."""
         if self.store is None:
@@ -60,14 +67,21 @@ class Authenticator:
         try:
             return await run_in_threadpool(self.store.refresh, token.strip(), refresh_token)
         except AuthError as err:
+            self.throttle.failed(address)
             raise unauthorized(err.detail, "invalid_token") from None
 
-    async def exchange(self, api_key: str) -> TokenPair:
+    async def exchange(self, api_key: str, address: str = "") -> TokenPair:
+        """Tokens for an API key; throttled per address and per key id before the store is
+        asked, so a burst of bad keys waits alone."""
         if self.store is None:
             raise Problem(400, "authentication is off (auth_mode none): no tokens to issue")
+        key_id = self.store.key_id(api_key)
+        self.throttle.check_exchange(address)
+        self.throttle.check_key(key_id)
         try:
             return await run_in_threadpool(self.store.exchange, api_key)
         except AuthError as err:
+            self.throttle.failed(address, key_id)
             raise unauthorized(err.detail, "invalid_client") from None
 
 
@@ -80,9 +94,12 @@ async def authenticated(
     """FastAPI dependency: the request's principal (the ingress put its Authenticator in
     the app's state, since dependencies cannot see the Serve replica's `self`)."""
     auth: Authenticator = request.app.state.authenticator
-    principal, fresh = await auth.principal(authorization, refresh_token)
+    principal, fresh = await auth.principal(authorization, refresh_token, client_address(request))
     if fresh is not None:
-        response.headers["authorization"] = f"Bearer {fresh.access_token}"
-        response.headers["refresh-token"] = fresh.refresh_token
-        response.headers.update(NO_STORE)
+        headers = {"authorization": f"Bearer {fresh.access_token}",
+                   "refresh-token": fresh.refresh_token, **NO_STORE}
+        response.headers.update(headers)
+        # The old refresh token is spent: if the route then fails, its error answer must
+        # still carry the new pair (problems.py adds these to every error response).
+        request.state.fresh_tokens = headers
     return principal

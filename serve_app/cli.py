@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from reasoning.stores import keep_private
 from serve_app import commands
 from serve_app.commands import add_commands
 from serve_app.settings import Settings
@@ -104,9 +105,25 @@ def admin_command(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print(f"error: no active key {args.key_id}", file=sys.stderr)
         return 1
+    if args.admin == "show-job":
+        return show_job(settings, args.job_id)
     for key in store.list_keys():
         state = "revoked" if key["revoked_at"] else "active"
         print(f"{key['key_id']}  {key['tenant']}  {state}")
+    return 0
+
+
+def show_job(settings: Settings, job_id: str) -> int:
+    jobs = settings.stores().jobs()
+    try:
+        job, detail = jobs.get(job_id), jobs.error_detail(job_id)
+    except KeyError:
+        print(f"error: no job {job_id}", file=sys.stderr)
+        return 1
+    print(f"job {job.job_id} of tenant {job.tenant}: {job.status}, stage {job.stage},"
+          f" {job.attempts} attempt(s)\n{job.message}")
+    if detail:
+        print(f"\n{detail}")
     return 0
 
 
@@ -130,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--tenant", required=True, help="tenant name, e.g. team-a")
     keys.add_parser("revoke-key", help="revoke a key by its id").add_argument("key_id")
     keys.add_parser("list-keys", help="key ids, tenants and states (never the keys)")
+    keys.add_parser("show-job", help="a job as stored, with the whole error of a failed one"
+                    " (tracebacks are never in the API's answers)").add_argument("job_id")
     db = sub.add_parser("db", help="the metadata store")
     _stores(db.add_subparsers(dest="db", required=True).add_parser(
         "upgrade", help="apply pending migrations (imports a home from before the store)"
@@ -138,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "run"):  # a command that talks to a running service
         return commands.run(args)
+    keep_private()  # the service's commands make the home's files: its user's alone
     try:
         settings = _settings(args)
         settings.stores()

@@ -28,6 +28,8 @@ from serve_app.problems import MEDIA_TYPE, Problem
 FORM_OVERHEAD = 64 * 1024
 """Bytes a multipart body may carry beyond the file: boundaries, part headers, `name`."""
 DEFAULT_JSON_DEPTH = 64
+SMALL_BODIES = {"/v1/auth/token": 4096}
+"""Routes anyone may call take small bodies only: an API key, not megabytes to parse."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class BodyLimit:
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "")
         limit, too_large = self.limits.for_content_type(content_type)
+        if scope["path"] in SMALL_BODIES:
+            limit = SMALL_BODIES[scope["path"]]
+            too_large = f"{scope['path']} takes at most {limit:,} bytes"
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await problem_response(413, too_large)(scope, receive, send)

@@ -51,10 +51,31 @@ def invalid(loc: list[Any], msg: str) -> Problem:
     return Problem(422, f"{'.'.join(map(str, loc[1:] or loc))}: {msg}", [{"loc": loc, "msg": msg}])
 
 
-def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+MAX_ERRORS = 10
+"""Errors a 422 lists; it says how many more there were (a request with a million bad
+values gets a short answer)."""
+
+
+def invalid_all(errors: list[dict[str, Any]]) -> Problem:
+    """A 422 for many fields: the first MAX_ERRORS of them, and how many were left out."""
+    shown, more = errors[:MAX_ERRORS], len(errors) - MAX_ERRORS
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in shown)
+    if more > 0:
+        detail += f"; and {more:,} more"
+    return Problem(422, detail[:4000], shown)
+
+
+def _response(
+    request: Request, problem: Problem, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The problem's answer, with the token pair the request was refreshed to, if it was
+    (serve_app.auth): the old refresh token is spent, so the client needs the new one even
+    from an error."""
+    fresh = getattr(request.state, "fresh_tokens", None) or {}
     return JSONResponse(
         jsonable_encoder(problem.body(), exclude_none=True), status_code=problem.status,
-        media_type=MEDIA_TYPE, headers=headers,
+        media_type=MEDIA_TYPE, headers={**fresh, **(headers or {})} or None,
     )
 
 
@@ -70,23 +91,19 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return _response(exc, exc.headers)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return _response(request, exc, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _validation_errors(exc)
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors
-        )
-        return _response(Problem(422, detail[:2000], errors))
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _response(request, invalid_all(_validation_errors(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
-        return _response(Problem(exc.status_code, str(exc.detail)), headers or None)
+        return _response(request, Problem(exc.status_code, str(exc.detail)), headers or None)
 
 
 def _allowed_methods(request: Request) -> str | None:
@@ -117,6 +134,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
         "description": HTTPStatus(status).phrase,
     }
-    for status in (400, 401, 404, 409, 413, 422)
+    for status in (400, 401, 403, 404, 409, 413, 415, 421, 422, 429)
 }
 """Declared on every route so the OpenAPI document shows the errors it really returns."""

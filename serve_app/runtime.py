@@ -143,6 +143,19 @@ def _service_file(settings: Settings) -> Path:
     return Path(settings.stores().home) / "service.json"
 
 
+def serve_listen_host(default: str) -> str:
+    """The address Serve's proxies listen on, as its controller was told (a Serve config's
+    `http_options.host`, which the app's own settings do not see); `default` outside Serve.
+    Ray offers no public call for it: the controller's client is its record."""
+    from ray.serve.context import _get_global_client
+
+    try:
+        client = _get_global_client(raise_if_no_controller_running=False)
+    except Exception:  # noqa: BLE001 - no Serve here: the settings are all there is
+        return default
+    return client.http_config.host if client is not None else default
+
+
 class UnsafeBind(RuntimeError):
     """Listening beyond this machine with no authentication."""
 

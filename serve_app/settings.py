@@ -9,9 +9,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reasoning.auth import TokenPolicy
+from reasoning.datasets import TableLimits
 from reasoning.distill import DistillOptions
 from reasoning.egress import EgressPolicy
 from reasoning.stores import Stores
+from serve_app.throttle import ThrottleLimits
 
 APP_NAME = "reasoning"
 
@@ -37,6 +39,15 @@ class Settings(BaseSettings):
     """Ray address to join (`auto` for a running cluster); None starts a local Ray."""
     max_upload_bytes: int = 100 * 1024 * 1024
     """Bytes of an uploaded file, counted as it streams in (413 beyond)."""
+    max_upload_decoded_bytes: int = TableLimits.decoded_bytes
+    """Bytes an upload's values may unpack into (decompressed, dictionaries expanded): 413."""
+    max_upload_columns: int = TableLimits.columns
+    """Columns of an uploaded table (422 beyond)."""
+    max_upload_cell_chars: int = TableLimits.cell_chars
+    """Characters of one text cell of an upload (422 beyond)."""
+    max_design_cells: int = 200_000_000
+    """Cells (rows × design columns) of the design matrix one trial may build: a 422 at
+    submit beyond (a categorical column of many levels makes one column per level)."""
     max_json_bytes: int = 32 * 1024 * 1024
     """Bytes of any other request body (JSON), counted as it streams in (413 beyond)."""
     max_json_depth: int = 64
@@ -63,9 +74,21 @@ class Settings(BaseSettings):
     """`none`: one implicit tenant, no credentials (a laptop); `token`: API keys, JWTs."""
     allow_open_bind: bool = False
     """In auth mode `none` the service refuses a non-loopback host unless this is set."""
+    allowed_hosts: str = ""
+    """In auth mode `none`, the Host names requests may use besides the listen address
+    (and, on loopback, localhost): comma-separated, e.g. "reasoning.lab.internal"."""
     access_token_ttl: int = TokenPolicy.access_ttl
     """Seconds an access token is valid; then its refresh token buys a new pair."""
     refresh_token_ttl: int = TokenPolicy.refresh_ttl
+    refresh_reuse_grace: float = TokenPolicy.reuse_grace
+    """Seconds in which a just-used refresh token still buys a pair (concurrent requests of
+    one client); after that, presenting it again revokes its family."""
+    token_exchanges_per_minute: int = ThrottleLimits.exchanges_per_address
+    """POST /v1/auth/token calls per minute from one client address (429 beyond)."""
+    auth_failures_per_minute: int = ThrottleLimits.failures_per_address
+    """Failed authentications per minute from one client address before it must wait."""
+    key_failures_per_minute: int = ThrottleLimits.failures_per_key
+    """Failed exchanges per minute naming one API key id before that id must wait."""
     token_issuer: str = TokenPolicy.issuer
     token_audience: str = TokenPolicy.audience
 
@@ -77,6 +100,14 @@ class Settings(BaseSettings):
         names = {f.name for f in dataclasses.fields(DistillOptions)}
         return DistillOptions(**self.model_dump(include=names))
 
+    def table_limits(self) -> TableLimits:
+        return TableLimits(self.max_upload_decoded_bytes, self.max_upload_columns,
+                           self.max_upload_cell_chars)
+
+    def throttle_limits(self) -> ThrottleLimits:
+        return ThrottleLimits(self.token_exchanges_per_minute, self.auth_failures_per_minute,
+                              self.key_failures_per_minute)
+
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.parse(self.teacher_allow)
 
@@ -84,4 +115,5 @@ class Settings(BaseSettings):
         return TokenPolicy(
             issuer=self.token_issuer, audience=self.token_audience,
             access_ttl=self.access_token_ttl, refresh_ttl=self.refresh_token_ttl,
+            reuse_grace=self.refresh_reuse_grace,
         )

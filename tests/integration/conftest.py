@@ -72,6 +72,12 @@ def _launch_service() -> Service:
         **({"REASONING_STORE": url} if url else {}),
         REASONING_AUTH_MODE="token",
         REASONING_ACCESS_TOKEN_TTL="3600",
+        # No grace for a reused refresh token, so test_auth sees reuse revoke at once.
+        REASONING_REFRESH_REUSE_GRACE="0",
+        # Every test calls from 127.0.0.1, many with bad credentials on purpose: the
+        # per-address limits would hold up the rest. The per-key limit stays as shipped.
+        REASONING_TOKEN_EXCHANGES_PER_MINUTE="100000",
+        REASONING_AUTH_FAILURES_PER_MINUTE="100000",
         REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
         REASONING_MAX_JSON_BYTES=str(JSON_LIMIT),
         # Impatient with teachers, so the fault tests fail fast.

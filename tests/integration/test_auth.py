@@ -123,6 +123,25 @@ def test_expired_token_is_refreshed_once_and_reuse_revokes_the_family(service, s
     assert "revoked" in _unauthorized(after)
 
 
+def test_a_refresh_during_a_request_that_fails_still_hands_over_the_new_pair(service, store):
+    pair = login(service.url, service.keys[TENANT])
+    expired = store.sign(_claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 60))
+    # The refresh succeeds, then the route answers 404: the spent refresh token's successor
+    # must come back anyway, or the client could never refresh again.
+    missing = _get(service, f"/v1/models/{uuid.uuid4()}", expired,
+                   **{"refresh-token": pair["refresh_token"]})
+    assert missing.status_code == 404, missing.text
+    assert missing.headers["cache-control"] == "no-store"
+    fresh_access = missing.headers["authorization"].removeprefix("Bearer ")
+    assert _get(service, "/v1/datasets", fresh_access).status_code == 200
+    # The same for a 422 from the request's own validation.
+    invalid = httpx.post(f"{service.url}/v1/reasoning/fit", json={"dataset_id": "nope"},
+                         headers={"authorization": f"Bearer {expired}",
+                                  "refresh-token": missing.headers["refresh-token"]},
+                         timeout=30)
+    assert invalid.status_code == 422 and invalid.headers["refresh-token"]
+
+
 def test_a_refresh_token_only_refreshes_its_own_tenant(service, store):
     other = login(service.url, service.keys["beta"])
     expired = store.sign(_claims(exp=int(time.time()) - 60))

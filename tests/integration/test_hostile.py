@@ -3,10 +3,14 @@ and a rejected upload leaves no dataset (nor a folder) behind."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import socket
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -14,7 +18,7 @@ import pytest
 
 from reasoning.schemas import MAX_PREDICT_ROWS
 from reasoning.synthetic import houses
-from tests.integration.conftest import JSON_LIMIT, REG, UPLOAD_LIMIT
+from tests.integration.conftest import JSON_LIMIT, OTHER, REG, TENANT, UPLOAD_LIMIT
 from tests.integration.service import Service
 from tests.multipart import BOUNDARY, FORM, form, part
 
@@ -122,7 +126,6 @@ def test_a_file_of_exactly_the_limit_streamed_is_accepted(client):
 @pytest.mark.parametrize(
     ("body", "content_type", "words", "loc"),
     [
-        (b'{"file": "a,b\\n1,2"}', "application/json", "multipart/form-data", ["body"]),
         (form(part("name", b"no file")), None, "no `file` part", ["body", "file"]),
         (form(part("file", b"a\n1\n", "a.csv"))[: -len(BOUNDARY) - 6], None,
          "closing boundary", ["body"]),
@@ -304,3 +307,140 @@ def test_nan_filter_value_is_not_a_server_error(client, houses_dataset):
 def test_unknown_ids_with_hostile_bodies_stay_4xx(client):
     response = _post_json(client, f"/v1/models/{uuid.uuid4()}/predict", _nested(100))
     _problem(response, 422)
+
+
+# -- what a request must show before its body is read -----------------------------------
+
+
+def _raw_post(service: Service, path: str, headers: dict[str, str], body: bytes,
+              declared: int) -> bytes:
+    """Send a request line, headers and only the first bytes of a body declared far larger,
+    and read what comes back: a server that waited for the whole body would answer nothing
+    until the socket timed out."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{service.port}",
+             f"Content-Length: {declared}", *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection(("127.0.0.1", service.port), timeout=20) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def test_a_stranger_gets_401_before_the_service_reads_the_body(service, client, nothing_stored):
+    started = time.monotonic()
+    answer = _raw_post(service, "/v1/reasoning/fit", {"content-type": "application/json"},
+                       b'{"dataset_id": "' + b"x" * 60_000, declared=JSON_LIMIT - 1)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+    assert b"www-authenticate: Bearer" in answer.lower().replace(b"bearer", b"Bearer")
+    # Answered with most of the body never sent: it was not waited for.
+    assert time.monotonic() - started < 15
+    answer = _raw_post(service, "/v1/datasets", {"content-type": FORM},
+                       b"--" + BOUNDARY.encode(), declared=UPLOAD_LIMIT)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_the_token_route_takes_a_small_body(service):
+    response = httpx.post(f"{service.url}/v1/auth/token", timeout=30,
+                          json={"api_key": "rk_" + "x" * 10_000})
+    assert "/v1/auth/token takes at most 4,096 bytes" in _problem(response, 413)["detail"]
+
+
+@pytest.mark.parametrize(("path", "content_type", "body"), [
+    ("/v1/reasoning/fit", "text/plain", b'{"dataset_id": "x"}'),
+    ("/v1/reasoning/fit", "application/x-www-form-urlencoded", b"dataset_id=x"),
+    ("/v1/datasets", "application/json", b'{"file": "a,b\\n1,2"}'),
+])
+def test_a_body_of_the_wrong_type_is_415(client, nothing_stored, path, content_type, body):
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    problem = _problem(response, 415)
+    assert content_type in problem["detail"] and response.headers["accept-post"]
+
+
+def test_a_multipart_type_cannot_lift_a_json_routes_limit(client, model):
+    """The upload limit is larger than the JSON one: a JSON body labelled multipart would
+    be counted against the larger one, if it got that far."""
+    rows = [{"area_sqm": 70.0}] * 20
+    response = client.post(f"/v1/models/{model['model_id']}/predict",
+                           content=json.dumps({"dataframe_records": rows}),
+                           headers={"content-type": FORM})
+    _problem(response, 415)
+
+
+def test_filters_are_bounded_and_a_422_lists_a_few_errors(client, houses_dataset):
+    leaf = {"col": "rooms", "op": "==", "value": 1}
+    wide = {"kind": "and", "filters": [{"kind": "or", "filters": [leaf] * 64}] * 5}
+    body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "filter": wide}
+    detail = _problem(client.post("/v1/reasoning/fit", json=body), 422)["detail"]
+    assert "320 comparisons; at most 256" in detail
+    long_list = {"col": "rooms", "op": "in", "value": list(range(10_001))}
+    body["filter"] = long_list
+    assert "10,001 values" in _problem(client.post("/v1/reasoning/fit", json=body),
+                                       422)["detail"]
+    # 2,000 values that do not fit the column: ten of them listed, the rest counted.
+    body["filter"] = {"col": "rooms", "op": "in", "value": [f"r{i}" for i in range(2_000)]}
+    problem = _problem(client.post("/v1/reasoning/fit", json=body), 422)
+    assert len(problem["errors"]) == 10 and problem["detail"].endswith("; and 1,990 more")
+
+
+def test_a_failed_jobs_answer_has_no_traceback(client, fits):
+    job = fits["starved"]
+    assert job["status"] == "failed" and job["error"]
+    assert "Traceback" not in job["error"] and 'File "' not in job["error"]
+    assert "\n" not in job["error"]
+
+
+def test_the_services_files_are_its_users_alone(service, fits):
+    made = [service.home / "service.json",
+            *(p for p in (service.home / "artifacts").rglob("*") if p.is_file())]
+    assert len(made) > 5
+    shared = [f"{path}: {path.stat().st_mode & 0o777:o}" for path in made
+              if path.stat().st_mode & 0o077]
+    assert shared == []
+
+
+def test_a_small_parquet_that_unpacks_into_gigabytes_is_413(client, service, nothing_stored):
+    """20,000 rows of one 60,000-character text: kilobytes on the wire, 1.2 GB decoded,
+    over the default limit of 1 GiB (each cell within the 65,536 characters allowed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 20_000
+    column = pa.DictionaryArray.from_arrays(pa.array([0] * rows, type=pa.int32()),
+                                            pa.array(["x" * 60_000]))
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"s": column, "n": list(range(rows))}), buffer,
+                   compression="zstd")
+    assert len(buffer.getvalue()) < UPLOAD_LIMIT
+    started = time.monotonic()
+    response = client.post("/v1/datasets",
+                           files={"file": ("bomb.parquet", buffer.getvalue())})
+    assert "REASONING_MAX_UPLOAD_DECODED_BYTES" in _problem(response, 413)["detail"]
+    assert time.monotonic() - started < 30
+    assert client.get("/healthz").status_code == 200
+
+
+def test_guessing_a_keys_secret_locks_that_key_and_no_other(service):
+    """Ten wrong secrets for one key id: the eleventh try waits (429), the right secret
+    included; meanwhile the other tenants' exchanges go through at once."""
+    key_id, key = service.stores.credentials().create_key("gamma")
+    wrong = key[:-6] + "WRONG!"
+
+    def exchange(api_key: str) -> httpx.Response:
+        return httpx.post(f"{service.url}/v1/auth/token", json={"api_key": api_key},
+                          timeout=30)
+
+    with ThreadPoolExecutor(10) as pool:
+        guesses = list(pool.map(exchange, [wrong] * 10))
+        started = time.monotonic()
+        others = [pool.submit(exchange, service.keys[t]) for t in (TENANT, OTHER)]
+        assert all(f.result().status_code == 200 for f in others)
+        assert time.monotonic() - started < 5
+    assert [r.status_code for r in guesses] == [401] * 10
+    locked = exchange(key)
+    assert "for this API key" in _problem(locked, 429)["detail"]
+    assert int(locked.headers["retry-after"]) >= 1

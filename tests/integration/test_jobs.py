@@ -124,13 +124,18 @@ def test_a_runner_that_cannot_start_fails_its_job_saying_why(service, tmp_path, 
 def test_health_is_answered_while_fits_run(service, client, houses_dataset):
     """/healthz is called all the while two searches fill both CPUs; a blocked event loop
     (or serving starved by the fits) would show as a timeout here."""
-    body = _body(houses_dataset, model_types=["xgboost"], n_hyperopt_steps=16)
+    body = _body(houses_dataset, model_types=["xgboost"], n_hyperopt_steps=24)
     job_ids = [submit(client, "/v1/reasoning/fit", {**body, "random_state": i}) for i in (1, 2)]
-    health = []
-    while any(client.get(f"/v1/jobs/{j}").json()["status"] not in TERMINAL for j in job_ids):
+    health, while_training = [], 0
+    while True:
+        stages = [client.get(f"/v1/jobs/{j}").json() for j in job_ids]
+        if all(job["status"] in TERMINAL for job in stages):
+            break
         health.append(httpx.get(f"{service.url}/healthz", timeout=5).status_code)
-        time.sleep(0.1)
-    assert len(health) > 10 and set(health) == {200}
+        while_training += any(job["stage"] == "train" for job in stages)
+        time.sleep(0.05)
+    # Asked while trials held the CPUs (how often depends on this machine's speed).
+    assert while_training >= 3 and set(health) == {200}, (while_training, health)
     assert all(wait_job(client, j)["status"] == "completed" for j in job_ids)
 
 

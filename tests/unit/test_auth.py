@@ -124,12 +124,15 @@ def test_tokens_of_another_service_are_refused(tmp_path: Path, store: Credential
         store.verify(elsewhere.exchange(key).access_token)
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(store: CredentialStore) -> None:
+def test_refresh_rotates_and_reuse_revokes_the_family(stores: Stores) -> None:
+    clock = Clock()
+    store = CredentialStore(stores.engine(), stores.keyring(), TokenPolicy(), clock)
     _, key = store.create_key("alpha")
     first = store.exchange(key)
     principal, second = store.refresh(_expired(store), first.refresh_token)
     assert principal.tenant == "alpha" and second.refresh_token != first.refresh_token
     _, third = store.refresh(_expired(store), second.refresh_token)
+    clock.now += TokenPolicy().reuse_grace + 1  # past the grace of concurrent requests
     with pytest.raises(AuthError, match="already used"):
         store.refresh(_expired(store), first.refresh_token)
     with pytest.raises(AuthError, match="revoked"):
@@ -168,8 +171,44 @@ def test_tenant_names_are_checked(name: str) -> None:
         check_tenant(name)
 
 
-def test_of_two_racing_refreshes_with_one_token_exactly_one_wins(store: CredentialStore) -> None:
-    """Replicas share the database: the token is marked used by one conditional UPDATE."""
+def test_a_token_presented_again_within_the_grace_buys_a_pair_of_the_same_family(
+    stores: Stores,
+) -> None:
+    """Two requests of one client refreshing one expired token at once: both are served,
+    and the family lives on; after the grace a reuse is an attack again."""
+    clock = Clock()
+    store = CredentialStore(stores.engine(), stores.keyring(), TokenPolicy(reuse_grace=10),
+                            clock)
+    _, key = store.create_key("alpha")
+    first = store.exchange(key)
+    _, second = store.refresh(_expired(store), first.refresh_token)
+    clock.now += 9
+    _, again = store.refresh(_expired(store), first.refresh_token)
+    assert again.refresh_token != second.refresh_token
+    _, later = store.refresh(_expired(store), second.refresh_token)  # neither was revoked
+    store.refresh(_expired(store), again.refresh_token)
+    clock.now += 2  # 11 s after the first use
+    with pytest.raises(AuthError, match="already used"):
+        store.refresh(_expired(store), first.refresh_token)
+    with pytest.raises(AuthError, match="revoked"):
+        store.refresh(_expired(store), later.refresh_token)
+
+
+def test_racing_refreshes_within_the_grace_all_win(store: CredentialStore) -> None:
+    _, key = store.create_key("alpha")
+    pair, expired = store.exchange(key), _expired(store)
+    with ThreadPoolExecutor(4) as pool:
+        pairs = list(pool.map(lambda _: store.refresh(expired, pair.refresh_token)[1],
+                              range(4)))
+    assert len({p.refresh_token for p in pairs}) == 4
+    for fresh in pairs:  # the family was not revoked: each new token works once
+        store.refresh(_expired(store), fresh.refresh_token)
+
+
+def test_of_two_racing_refreshes_with_one_token_exactly_one_wins(stores: Stores) -> None:
+    """Without a grace: replicas share the database, and the token is marked used by one
+    conditional UPDATE."""
+    store = CredentialStore(stores.engine(), stores.keyring(), TokenPolicy(reuse_grace=0))
     _, key = store.create_key("alpha")
     pair, expired = store.exchange(key), _expired(store)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
+from reasoning.stores import Stores
 from serve_app.cli import main
 from serve_app.runtime import UnsafeBind, check_bind
 from serve_app.settings import Settings
@@ -27,6 +29,21 @@ def test_create_list_and_revoke_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["admin", "--home", home, "revoke-key", key_id]) == 1
     main(["admin", "--home", home, "list-keys"])
     assert "revoked" in capsys.readouterr().out
+
+
+def test_show_job_gives_operators_the_whole_error(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    stores = Stores.resolve(tmp_path)
+    stores.upgrade()
+    jobs = stores.jobs()
+    job_id = str(uuid.uuid4())
+    jobs.create(job_id, "reasoning_fit", str(uuid.uuid4()), {"n_hyperopt_steps": 1})
+    jobs.fail(job_id, "failed: boom", 'Traceback (most recent call last):\n  File "x.py"\n'
+              "RuntimeError: boom")
+    assert main(["admin", "--home", str(tmp_path), "show-job", job_id]) == 0
+    out = capsys.readouterr().out
+    assert "failed: boom" in out and 'File "x.py"' in out and "RuntimeError: boom" in out
+    assert main(["admin", "--home", str(tmp_path), "show-job", str(uuid.uuid4())]) == 1
 
 
 def test_a_bad_tenant_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -69,11 +69,23 @@ def test_terminal_states_never_change(store: JobStore, end: str) -> None:
     assert store.get(job_id) == before
 
 
-def test_fail_keeps_the_detail_in_error(store: JobStore) -> None:
+TRACEBACK = """Traceback (most recent call last):
+  File "/srv/reasoning/actors/pipeline.py", line 190, in _outcome_of
+    return _Pipeline(self, attempt).fit()
+ValueError: column 'x' is constant
+"""
+
+
+def test_fail_keeps_the_detail_for_operators_and_shows_callers_its_last_line(
+    store: JobStore,
+) -> None:
     job_id = _new(store)
-    store.fail(job_id, "failed: column 'x' is constant", "Traceback ...")
+    store.fail(job_id, "failed: column 'x' is constant", TRACEBACK)
     job = store.get(job_id)
-    assert job.message == "failed: column 'x' is constant" and job.error == "Traceback ..."
+    assert job.message == "failed: column 'x' is constant"
+    assert job.error == "ValueError: column 'x' is constant"
+    assert "pipeline.py" not in job.model_dump_json()
+    assert store.error_detail(job_id) == TRACEBACK
 
 
 def test_state_survives_reopening(stores: Stores) -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, update
 
 from reasoning.artifacts import ArtifactStore, forwarded_env, s3_options
-from reasoning.database import METADATA, engine
+from reasoning.database import METADATA, engine, writing
+from reasoning.database import datasets as catalog
 from reasoning.schemas import ModelCard
 from reasoning.stores import Stores
 from reasoning.synthetic import houses
@@ -144,16 +145,19 @@ def test_unsupported_artifact_uris_are_refused(uri: str) -> None:
 def test_column_statistics_come_from_the_catalog_and_match_the_file(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Made once at upload: a submit's label checks read no file (on S3, no request)."""
+    """Made once at upload: a submit's label checks read no file (on S3, no request). A
+    dataset stored without them (release 0.1's) has them read from its file once."""
     datasets = stores.datasets()
     frame = houses(60, seed=4)
     frame.loc[::7, "area_sqm"] = None
     info = datasets.add(frame, "houses")
-    from_file = {}
-    for column in frame.columns:  # with no statistics in the catalog, the file answers
-        with monkeypatch.context() as patch:
-            patch.setattr("reasoning.datasets.json.loads", lambda _: {})
-            from_file[column] = datasets.column_summary(info.dataset_id, column)
+    at_upload = datasets.column_summaries(info.dataset_id, list(frame.columns))
+    with writing(stores.engine()) as db:
+        db.execute(update(catalog).values(stats=None))
+    # With no statistics in the catalog, the file answers (and they are stored again).
+    from_file = {column: datasets.column_summary(info.dataset_id, column)
+                 for column in frame.columns}
+    assert from_file == at_upload
 
     def no_reads(key: str) -> None:
         raise AssertionError(f"read {key} from the artifact store")

@@ -122,11 +122,14 @@ def main() -> int:
         rows = 20_000
         bomb = pa.DictionaryArray.from_arrays(pa.array([0] * rows, type=pa.int32()),
                                               pa.array(["x" * 60_000]))
+        # Made before the clock starts: only the service's part is timed.
+        bomb_file = parquet(pa.table({"s": bomb}))
+        zip_file = parquet(pa.table({"s": ["y" * 600_000] * (rows // 10)}),
+                           use_dictionary=False)
         cases: list[tuple[str, str, Callable[[], str]]] = [
             ("parquet bomb", "1.2 GB", lambda: str(upload(
-                http, "b.parquet", parquet(pa.table({"s": bomb}))).status_code)),
-            ("zip bomb", "1.2 GB", lambda: str(upload(http, "z.parquet", parquet(
-                pa.table({"s": ["y" * 60_000] * rows}), use_dictionary=False)).status_code)),
+                http, "b.parquet", bomb_file).status_code)),
+            ("zip bomb", "1.2 GB", lambda: str(upload(http, "z.parquet", zip_file).status_code)),
             ("long cell", "1 MB cell", lambda: str(upload(
                 http, "c.csv", b"a,b\n1," + b"z" * 2**20 + b"\n").status_code)),
             ("wide upload", "5,000 columns", lambda: str(upload(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
+from reasoning.jobs import JobLimits
 from reasoning.schemas import Job, JobKind
 from reasoning.stores import Stores, keep_private
 
@@ -37,6 +39,9 @@ a killed JobManager then frees its runner thread soon, so restarts cannot use th
 LAUNCH_EVERY = 1.0
 """Seconds between the watcher's looks at the queue, for jobs recorded while this actor
 was not there to be woken (starting, restarting)."""
+QUEUE_LOOKAHEAD = 64
+"""Jobs read past the free slots each time the queue is looked at: room to skip the turns
+of tenants at their cap of running jobs."""
 RUNNER_ANSWER_WAIT = 120.0
 """Seconds a restarted JobManager waits for each runner to say what it holds (a runner
 that is itself starting answers once it has)."""
@@ -49,6 +54,7 @@ class Running:
     slot: int
     ref: ray.ObjectRef
     attempt: int
+    tenant: str
 
 
 class JobManager:
@@ -60,10 +66,12 @@ class JobManager:
         max_running_jobs: int = 2,
         options: DistillOptions | None = None,
         name: str = JOB_MANAGER_NAME,
+        limits: JobLimits | None = None,
     ) -> None:
         keep_private()
         self.stores, self.name = stores, name
         self.max_running = max_running_jobs
+        self.limits = limits or JobLimits()
         self.options = options or DistillOptions()
         self.store = stores.jobs()
         self.lock = threading.Lock()
@@ -164,38 +172,47 @@ class JobManager:
             free = self.max_running - len(self.running) - len(self.restarting)
             if free <= 0:  # the common case under load: no need to read the queue
                 return
-            oldest = self.store.unfinished(limit=free + len(self.running))
-            queued = [j for j in oldest if str(j.job_id) not in self.running]
-            for job in queued[:free]:
-                self._launch(job)
+            # Turns across tenants; a tenant at its cap of running jobs waits its next turn.
+            per_tenant = self.limits.running_per_tenant or self.max_running
+            running = Counter(entry.tenant for entry in self.running.values())
+            for job in self.store.in_turn(limit=free + len(self.running) + QUEUE_LOOKAHEAD):
+                if free <= 0:
+                    break
+                if str(job.job_id) in self.running or running[job.tenant] >= per_tenant:
+                    continue
+                if self._launch(job):
+                    running[job.tenant] += 1
+                    free -= 1
 
-    def _launch(self, job: Job, lost: str | None = None) -> None:
+    def _launch(self, job: Job, lost: str | None = None) -> bool:
         """Start a new attempt on a free runner (the caller holds the lock); `lost`: how
-        the last one ended."""
+        the last one ended. Whether it started."""
         job_id = str(job.job_id)
         self.reported.pop(job_id, None)  # a new attempt, maybe on another node's clock
         if job.attempts >= MAX_ATTEMPTS:
             last = f"the last was {lost}" if lost else "see the service logs"
             self.store.fail(job_id, f"failed: the pipeline was lost {MAX_ATTEMPTS} times; "
                             f"{last}")
-            return
+            return False
         busy = {entry.slot for entry in self.running.values()} | set(self.restarting.values())
         slot = next((i for i in range(self.max_running) if i not in busy), None)
         if slot is None:
-            return  # every runner is busy or starting again: the job waits its turn
+            return False  # every runner is busy or starting again: the job waits its turn
         message = "starting" if lost is None else f"re-running: the last attempt was {lost}"
         attempt = self.store.start_attempt(job_id, message)
         if attempt == 0:
-            return
+            return False
         try:
             ref = self.runners[slot].run.remote(
-                job_id, attempt, job.kind, self.store.request(job_id), job.tenant
+                job_id, attempt, job.kind, self.store.request(job_id), job.tenant,
+                self.limits.time_limit,
             )
         except Exception as err:  # noqa: BLE001 - a job nothing runs must not stay running
             log.exception("could not start the pipeline of job %s", job_id)
             self.store.fail(job_id, f"failed: could not start the pipeline: {err}"[:1000])
-            return
-        self.running[job_id] = Running(slot, ref, attempt)
+            return False
+        self.running[job_id] = Running(slot, ref, attempt, job.tenant)
+        return True
 
     def _recover(self) -> None:
         """Reattach to the attempts the runners hold (after a JobManager restart); every
@@ -219,7 +236,7 @@ class JobManager:
                 slot, attempt = held.get(job_id, (-1, -1))
                 if attempt == job.attempts:
                     self.running[job_id] = Running(slot, self._outcome(slot, job_id, attempt),
-                                                   attempt)
+                                                   attempt, job.tenant)
                 else:
                     self.store.report(job_id, message="re-running after a restart")
         self.recovered.set()
@@ -317,7 +334,8 @@ class JobManager:
         if outcome is None:  # still running: wait again
             with self.lock:
                 self.running[job_id] = Running(
-                    entry.slot, self._outcome(entry.slot, job_id, entry.attempt), entry.attempt)
+                    entry.slot, self._outcome(entry.slot, job_id, entry.attempt), entry.attempt,
+                    entry.tenant)
             return
         if outcome.status == "lost":
             self._relaunch(job_id, f"lost ({outcome.message})")
@@ -337,7 +355,10 @@ class JobManager:
 
 
 def job_manager(
-    stores: Stores, max_running_jobs: int = 2, options: DistillOptions | None = None
+    stores: Stores,
+    max_running_jobs: int = 2,
+    options: DistillOptions | None = None,
+    limits: JobLimits | None = None,
 ) -> ray.actor.ActorHandle:
     """Get the JobManager, creating it on first use (detached: it outlives its creator)."""
     return (
@@ -352,5 +373,5 @@ def job_manager(
             max_task_retries=-1,
             max_concurrency=64,
         )
-        .remote(stores, max_running_jobs, options)
+        .remote(stores, max_running_jobs, options, JOB_MANAGER_NAME, limits)
     )

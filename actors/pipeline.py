@@ -106,6 +106,9 @@ class Attempt:
     reporter: Reporter
     stage: str = "queued"
     cancelled: bool = False
+    deadline: float | None = None
+    """time.monotonic() past which the attempt fails (the job's time limit)."""
+    time_limit: float | None = None
     shard_rows: dict[int, int] = field(default_factory=dict)
     """Rows labelled so far by each synth-gen shard, as the shards report them."""
     done: threading.Event = field(default_factory=threading.Event)
@@ -140,15 +143,20 @@ class PipelineRunner:
         return len(done) == len(self.warming)
 
     def run(
-        self, job_id: str, number: int, kind: str, request_json: dict[str, Any], tenant: str
+        self, job_id: str, number: int, kind: str, request_json: dict[str, Any], tenant: str,
+        time_limit: float | None = None,
     ) -> Outcome:
-        """Run the attempt to its end (the JobManager waits on this call)."""
+        """Run the attempt to its end (the JobManager waits on this call); past
+        `time_limit` seconds it fails, saying so."""
         with self._lock:
             if self.attempt is not None and not self.attempt.done.is_set():
                 held = self.attempt
                 return Outcome("lost", f"the runner was busy with job {held.job_id}")
             attempt = Attempt(job_id, number, kind, REQUEST_MODELS[kind].model_validate(
                 request_json), tenant, Reporter(job_id, number, self.manager))
+            if time_limit is not None:
+                attempt.time_limit = time_limit
+                attempt.deadline = time.monotonic() + time_limit
             self.attempt = attempt
         try:
             attempt.outcome = self._outcome_of(attempt)
@@ -211,8 +219,13 @@ class _Pipeline:
         self.reporter(**fields)
 
     def _check_cancelled(self) -> None:
+        """Each stage asks between steps (the search every fraction of a second)."""
         if self.attempt.cancelled:
             raise Cancelled()
+        deadline = self.attempt.deadline
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobFailure(f"the job ran longer than its time limit of "
+                             f"{self.attempt.time_limit:,.0f} s (REASONING_JOB_TIME_LIMIT)")
 
     def fit(self) -> Outcome:
         """Load, filter, split, (label with the teacher,) search, finalize, register."""

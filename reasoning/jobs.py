@@ -11,6 +11,7 @@ Idempotency-Key names one job per tenant (a unique index); and secret request fi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +85,11 @@ class JobStore:
                 return _to_job(earlier)
         return self.get(job_id)
 
+    def by_key(self, tenant: str, idempotency_key: str) -> Job | None:
+        """The tenant's job made under this Idempotency-Key, if there is one."""
+        row = self._one((jobs.c.tenant == tenant) & (jobs.c.idempotency_key == idempotency_key))
+        return None if row is None else _to_job(row)
+
     def _one(self, where: Any) -> RowMapping | None:
         with reading(self._engine) as db:
             return db.execute(select(jobs).where(where)).mappings().first()
@@ -136,6 +142,26 @@ class JobStore:
         if self._keyring is None:
             raise RuntimeError("this JobStore was opened without the service's keyring")
         return self._keyring
+
+    def in_turn(self, limit: int) -> list[Job]:
+        """Jobs to start, at most `limit`: ones marked running (an attempt that was lost)
+        first, then pending ones taking turns across tenants, each tenant's oldest before
+        anyone's second, so a tenant's thousand queued jobs do not hold up another's one."""
+        turn = func.row_number().over(partition_by=jobs.c.tenant, order_by=jobs.c.created_at)
+        ranked = (select(jobs, turn.label("turn"))
+                  .where(jobs.c.status.in_(("pending", "running"))).subquery())
+        query = (select(ranked)
+                 .order_by((ranked.c.status == "pending"), ranked.c.turn, ranked.c.created_at)
+                 .limit(limit))
+        with reading(self._engine) as db:
+            return [_to_job(r) for r in db.execute(query).mappings()]
+
+    def pending_count(self, tenant: str) -> int:
+        """The tenant's jobs waiting for a runner."""
+        query = (select(func.count()).select_from(jobs)
+                 .where((jobs.c.tenant == tenant) & (jobs.c.status == "pending")))
+        with reading(self._engine) as db:
+            return int(db.execute(query).scalar() or 0)
 
     def unfinished(self, limit: int | None = None) -> list[Job]:
         """Jobs to (re)run: pending or running, oldest first (at most `limit`)."""
@@ -195,6 +221,19 @@ class JobStore:
                 update(jobs).where((jobs.c.job_id == str(job_id)) & OPEN).values(**values)
             )
             return changed.rowcount == 1
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """How the queue is shared: caps per tenant, and how long one attempt may run."""
+
+    running_per_tenant: int | None = None
+    """Jobs of one tenant running at once (None: as many as there are runners); the
+    queue takes turns across tenants whatever this is."""
+    pending_per_tenant: int = 100
+    """Jobs of one tenant waiting for a runner; a submit beyond is a 429."""
+    time_limit: float = 6 * 3600.0
+    """Seconds one attempt may run before the job fails saying so."""
 
 
 def _last_line(error: str | None) -> str | None:

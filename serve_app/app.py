@@ -90,6 +90,8 @@ IdempotencyKey = Annotated[
 ]
 
 
+QUEUE_RETRY_AFTER = 30
+"""Seconds a submit refused for a full queue is told to wait."""
 CARD_CACHE = 1024
 """Model cards a predictor keeps parsed (a few hundred kilobytes each at most)."""
 
@@ -162,7 +164,8 @@ class ReasoningIngress:
         self.datasets, self.models = stores.datasets(), stores.models()
         self.jobs = stores.jobs()
         self.manager = job_manager(
-            stores, self.settings.max_running_jobs, self.settings.distill_options()
+            stores, self.settings.max_running_jobs, self.settings.distill_options(),
+            self.settings.job_limits(),
         )
         self.predictor = predictor
         # However the app was started (`reasoning serve`, `serve run`, `build_app`): auth
@@ -270,6 +273,7 @@ class ReasoningIngress:
         tenant = principal.tenant
         # The checks read the catalog (column statistics made at upload), off the event loop.
         await run_in_threadpool(self._check_fit, request, tenant)
+        await run_in_threadpool(self._check_queue, tenant, idempotency_key)
         try:
             job = await run_in_threadpool(
                 self.jobs.create, str(uuid4()), kind, str(request.dataset_id),
@@ -285,6 +289,17 @@ class ReasoningIngress:
             message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
             dataset_id=job.dataset_id,
         )
+
+    def _check_queue(self, tenant: str, idempotency_key: str | None) -> None:
+        """A 429 when the tenant already has its share of jobs waiting (a retried submit of
+        a job already made is let through: it makes nothing new)."""
+        cap = self.settings.max_pending_jobs_per_tenant
+        waiting = self.jobs.pending_count(tenant)
+        if waiting < cap or (idempotency_key and self.jobs.by_key(tenant, idempotency_key)):
+            return
+        raise Problem(429, f"{waiting:,} of your jobs are waiting for a runner; at most {cap:,} "
+                      "may wait at once (REASONING_MAX_PENDING_JOBS_PER_TENANT)",
+                      headers={"Retry-After": str(QUEUE_RETRY_AFTER)})
 
     def _check_fit(self, request: ReasoningFitRequest | ModelFitRequest, tenant: str) -> None:
         """404 for ids the tenant does not have, 422 for anything else wrong."""

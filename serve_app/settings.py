@@ -12,6 +12,7 @@ from reasoning.auth import TokenPolicy
 from reasoning.datasets import TableLimits
 from reasoning.distill import DistillOptions
 from reasoning.egress import EgressPolicy
+from reasoning.jobs import JobLimits
 from reasoning.stores import Stores
 from serve_app.throttle import ThrottleLimits
 
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     """Nesting of arrays and objects in a JSON body (422 beyond)."""
     max_running_jobs: int = 2
     """Jobs whose pipelines run at once; more wait as `pending` (trials share the CPUs)."""
+    max_running_jobs_per_tenant: int | None = JobLimits.running_per_tenant
+    """Jobs of one tenant running at once (default: no cap beyond max_running_jobs); the
+    queue takes turns across tenants in any case."""
+    max_pending_jobs_per_tenant: int = JobLimits.pending_per_tenant
+    """Jobs of one tenant waiting for a runner; a submit beyond is a 429."""
+    job_time_limit: float = JobLimits.time_limit
+    """Seconds one attempt of a job may run before the job fails saying so."""
     model_cache_size: int = 16
     # Distillation and token defaults are their own classes' (one source for each).
     synthetic_factor: float = DistillOptions.synthetic_factor
@@ -103,6 +111,10 @@ class Settings(BaseSettings):
     def table_limits(self) -> TableLimits:
         return TableLimits(self.max_upload_decoded_bytes, self.max_upload_columns,
                            self.max_upload_cell_chars)
+
+    def job_limits(self) -> JobLimits:
+        return JobLimits(self.max_running_jobs_per_tenant, self.max_pending_jobs_per_tenant,
+                         self.job_time_limit)
 
     def throttle_limits(self) -> ThrottleLimits:
         return ThrottleLimits(self.token_exchanges_per_minute, self.auth_failures_per_minute,

@@ -39,6 +39,7 @@ from tests.postgres import PostgresServer
 UPLOAD_LIMIT = 400_000
 JSON_LIMIT = 1_000_000
 TENANT, OTHER = "alpha", "beta"
+PENDING_CAP = 30
 
 # A local Ray started by ray.init() requires token authentication from other drivers, and
 # Ray reads the mode once, when it is first imported.
@@ -78,6 +79,8 @@ def _launch_service() -> Service:
         # per-address limits would hold up the rest. The per-key limit stays as shipped.
         REASONING_TOKEN_EXCHANGES_PER_MINUTE="100000",
         REASONING_AUTH_FAILURES_PER_MINUTE="100000",
+        # Small enough for test_jobs to fill, large enough for the shared fits.
+        REASONING_MAX_PENDING_JOBS_PER_TENANT=str(PENDING_CAP),
         REASONING_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
         REASONING_MAX_JSON_BYTES=str(JSON_LIMIT),
         # Impatient with teachers, so the fault tests fail fast.

@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from reasoning.stores import Stores
+from reasoning.synthetic import houses
 from tests.integration import ray_state
-from tests.integration.conftest import REG
-from tests.integration.service import TERMINAL, submit, wait_for, wait_job
+from tests.integration.conftest import PENDING_CAP, REG
+from tests.integration.service import TERMINAL, submit, upload, wait_for, wait_job
 from tests.teacher_server import TeacherServer
 
 MAX_RUNNING = 2
@@ -170,3 +171,101 @@ def test_idempotency_key_gives_the_same_job_for_the_same_body(client, houses_dat
     for job_id in (first.json()["job_id"], without_key):  # only the ids mattered
         client.post(f"/v1/jobs/{job_id}/cancel")
         assert wait_job(client, job_id)["status"] in ("completed", "failed")
+
+
+def upload_houses(http: httpx.Client) -> dict:
+    return upload(http, houses(300, seed=3), "houses")
+
+
+def _hold_both_slots(client, dataset: dict, gated: TeacherServer) -> list[str]:
+    """Two jobs of TENANT that run until the gate opens: every runner is taken."""
+    held = [submit(client, "/v1/reasoning/fit",
+                   _body(dataset, teacher_predict_url=f"{gated.url}/gated/predict",
+                         random_state=100 + i)) for i in range(MAX_RUNNING)]
+    for job_id in held:
+        wait_for(client, job_id, lambda j: j["status"] == "running")
+    return held
+
+
+def test_the_queue_takes_turns_across_tenants(client, other_client, houses_dataset, gated):
+    held = _hold_both_slots(client, houses_dataset, gated)
+    mine = [submit(client, "/v1/reasoning/fit", _body(houses_dataset, random_state=200 + i))
+            for i in range(3)]
+    other_dataset = upload_houses(other_client)
+    theirs = submit(other_client, "/v1/reasoning/fit", _body(other_dataset, random_state=300))
+    # One slot frees: the other tenant's job, submitted last, goes before my second and
+    # third (my running job is my turn already), and before my first as well.
+    assert client.post(f"/v1/jobs/{held[0]}/cancel").status_code == 200
+    assert wait_job(other_client, theirs)["status"] == "completed"
+    client.post(f"/v1/jobs/{held[1]}/cancel")
+    done = [wait_job(client, job_id) for job_id in mine]
+    started = {job["job_id"]: job["started_at"] for job in done}
+    their_start = other_client.get(f"/v1/jobs/{theirs}").json()["started_at"]
+    assert all(their_start < started[job_id] for job_id in mine), (their_start, started)
+
+
+def test_a_tenants_waiting_jobs_are_capped(client, other_client, houses_dataset, gated):
+    _hold_both_slots(client, houses_dataset, gated)
+    dataset = upload_houses(other_client)
+    waiting = [submit(other_client, "/v1/reasoning/fit",
+                      _body(dataset, random_state=400 + i), **{"Idempotency-Key": f"w{i}"})
+               for i in range(PENDING_CAP)]
+    try:
+        over = other_client.post("/v1/reasoning/fit", json=_body(dataset, random_state=999))
+        assert over.status_code == 429, over.text
+        assert f"at most {PENDING_CAP} may wait" in over.json()["detail"]
+        assert int(over.headers["retry-after"]) > 0
+        # A retry of a job already made makes nothing new: it is answered as before.
+        again = other_client.post("/v1/reasoning/fit", json=_body(dataset, random_state=400),
+                                  headers={"Idempotency-Key": "w0"})
+        assert again.status_code == 202 and again.json()["job_id"] == waiting[0]
+        # Another tenant's queue is its own.
+        assert submit(client, "/v1/reasoning/fit", _body(houses_dataset, random_state=998))
+    finally:
+        for job_id in waiting:
+            other_client.post(f"/v1/jobs/{job_id}/cancel")
+        for job in client.get("/v1/jobs", params={"status": "pending"}).json()["jobs"]:
+            client.post(f"/v1/jobs/{job['job_id']}/cancel")
+        for job in client.get("/v1/jobs", params={"status": "running"}).json()["jobs"]:
+            client.post(f"/v1/jobs/{job['job_id']}/cancel")
+
+
+def test_a_tenants_running_cap_and_the_time_limit(service, houses_dataset, gated, ray_driver):
+    """A JobManager of the test's own, on the service's stores, with two runners, one job
+    per tenant at a time, and two seconds per attempt: jobs held by a gated teacher."""
+    import ray
+
+    from actors import NAMESPACE
+    from actors.job_manager import JobManager
+    from reasoning.jobs import JobLimits
+
+    name = f"test-manager-{uuid.uuid4().hex[:8]}"
+    manager = ray.remote(JobManager).options(
+        name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=8).remote(
+        service.stores, 2, None, name, JobLimits(running_per_tenant=1, time_limit=2.0))
+    try:
+        request = {**_body(houses_dataset), "teacher_predict_url": f"{gated.url}/gated/predict"}
+        tenant = houses_dataset["tenant"]
+        first, second, theirs = (str(uuid.uuid4()) for _ in range(3))
+        ray.get(manager.submit.remote(first, "reasoning_fit", request, tenant))
+        ray.get(manager.submit.remote(second, "reasoning_fit", request, tenant))
+        ray.get(manager.submit.remote(theirs, "reasoning_fit", request, "someone-else"))
+
+        def job(job_id: str):
+            return ray.get(manager.get.remote(job_id))
+
+        ray_state.wait_until("two jobs running", lambda: (
+            job(first).status == job(theirs).status == "running") or None)
+        assert job(second).status == "pending"  # its tenant is at its cap, a runner is not
+        ended = ray_state.wait_until("the first job to end", lambda: (
+            j if (j := job(first)).status == "failed" else None))
+        assert "longer than its time limit of 2 s" in ended.message
+        ray_state.wait_until("the second job to run", lambda: (
+            job(second).status != "pending") or None)
+        assert job(second).attempts == 1
+    finally:
+        gated.gate.set()
+        for actor in ray_state.actors("PipelineRunner"):
+            if actor["Name"].startswith(f"{name}:"):
+                ray.kill(ray.get_actor(actor["Name"], namespace=NAMESPACE))
+        ray.kill(manager)

@@ -170,3 +170,34 @@ def test_racing_submits_with_one_idempotency_key_make_one_job(sealed_store: JobS
     with ThreadPoolExecutor(6) as pool:
         made = list(pool.map(lambda _: _create(sealed_store, REQUEST, key="k").job_id, range(6)))
     assert len(set(made)) == 1 and len(sealed_store.list()) == 1
+
+
+def _of(store: JobStore, tenant: str) -> str:
+    return str(store.create(str(uuid.uuid4()), "reasoning_fit", REQUEST["dataset_id"],
+                            REQUEST, tenant).job_id)
+
+
+def test_the_queue_takes_turns_across_tenants(store: JobStore) -> None:
+    """A tenant's five queued jobs do not hold up the one job each of two others: the
+    queue gives each tenant its oldest job before anyone's second. A job marked running
+    (an attempt to start again) comes first, and counts as its tenant's turn."""
+    busy = [_of(store, "busy") for _ in range(5)]
+    quiet, late = _of(store, "quiet"), _of(store, "late")
+    store.start_attempt(busy[0], "starting")
+    order = [str(j.job_id) for j in store.in_turn(limit=10)]
+    # busy's running job used its first turn: its next pending one is its second.
+    assert order == [busy[0], quiet, late, busy[1], busy[2], busy[3], busy[4]]
+    assert [str(j.job_id) for j in store.in_turn(limit=2)] == order[:2]
+    assert store.pending_count("busy") == 4 and store.pending_count("quiet") == 1
+    store.fail(quiet, "cancelled by request")
+    assert store.pending_count("quiet") == 0 and quiet not in {
+        str(j.job_id) for j in store.in_turn(limit=10)}
+
+
+def test_a_job_is_found_by_its_idempotency_key(sealed_store: JobStore) -> None:
+    made = sealed_store.create(str(uuid.uuid4()), "reasoning_fit", REQUEST["dataset_id"],
+                               REQUEST, "alpha", "key-1")
+    found = sealed_store.by_key("alpha", "key-1")
+    assert found is not None and found.job_id == made.job_id
+    assert sealed_store.by_key("beta", "key-1") is None
+    assert sealed_store.by_key("alpha", "key-2") is None

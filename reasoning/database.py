@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -75,6 +77,7 @@ datasets = Table(
     Column("created_at", String(40), nullable=False),
     Column("info", Text, nullable=False, comment="the DatasetInfo, as JSON"),
     Column("stats", Text, comment="each column's ColumnSummary, as JSON (since 0003)"),
+    Column("bytes", BigInteger, comment="size of the stored Parquet (since 0005)"),
     Index("datasets_tenant", "tenant", "created_at"),
 )
 
@@ -84,6 +87,7 @@ models = Table(
     Column("tenant", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("card", Text, nullable=False, comment="the ModelCard, as JSON"),
+    Column("bytes", BigInteger, comment="size of the stored pickle (since 0005)"),
     Index("models_tenant", "tenant", "created_at"),
 )
 
@@ -196,6 +200,18 @@ def catalog_entries(bound: Engine, body: Column, tenant: str | None) -> list[str
         query = query.where(table.c.tenant == tenant)
     with reading(bound) as db:
         return list(db.execute(query).scalars())
+
+
+def stored_bytes(bound: Engine, tenant: str) -> int:
+    """What the tenant's datasets and models take in the artifact store (objects stored
+    before sizes were kept count as nothing)."""
+    total = 0
+    with reading(bound) as db:
+        for table in (datasets, models):
+            query = select(func.coalesce(func.sum(table.c.bytes), 0)).where(
+                table.c.tenant == tenant)
+            total += int(db.execute(query).scalar() or 0)
+    return total
 
 
 def upgrade(url: str, home: Path | None = None, artifacts: Any = None) -> str:

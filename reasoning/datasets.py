@@ -465,7 +465,7 @@ class DatasetStore:
             db.execute(insert(catalog).values(
                 dataset_id=str(dataset_id), tenant=tenant,
                 created_at=info.created_at.isoformat(), info=info.model_dump_json(),
-                stats=json.dumps(stats),
+                stats=json.dumps(stats), bytes=buffer.tell(),
             ))
         return info
 

@@ -26,11 +26,13 @@ class ModelRegistry:
 
     def add(self, model: Any, card: ModelCard) -> ModelCard:
         model_id = catalog_id(card.model_id)
-        self.artifacts.put(_key(model_id), pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        self.artifacts.put(_key(model_id), content)
         with writing(self._engine) as db:
             db.execute(insert(catalog).values(
                 model_id=model_id, tenant=card.tenant,
                 created_at=card.created_at.isoformat(), card=card.model_dump_json(),
+                bytes=len(content),
             ))
         return card
 

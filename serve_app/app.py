@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from actors.job_manager import job_manager
 from reasoning.artifacts import forwarded_env
 from reasoning.auth import Principal, TokenPair
+from reasoning.database import stored_bytes
 from reasoning.datasets import DatasetError, DatasetTooLarge, read_table
 from reasoning.families import FAMILIES
 from reasoning.jobs import IdempotencyConflict
@@ -162,6 +163,7 @@ class ReasoningIngress:
         # `reasoning serve` migrated already; an app deployed from a Serve config was not.
         stores.upgrade()
         self.datasets, self.models = stores.datasets(), stores.models()
+        self.engine = stores.engine()
         self.jobs = stores.jobs()
         self.manager = job_manager(
             stores, self.settings.max_running_jobs, self.settings.distill_options(),
@@ -204,6 +206,7 @@ class ReasoningIngress:
         limit = self.settings.max_upload_bytes
         if len(content) > limit:
             raise Problem(413, f"file is {len(content):,} bytes; the limit is {limit:,}")
+        await run_in_threadpool(self._check_quota, principal.tenant, len(content))
         try:
             frame = await run_in_threadpool(
                 read_table, filename, content, self.settings.table_limits())
@@ -272,6 +275,7 @@ class ReasoningIngress:
         metadata store only, never on an actor (one starting or busy would hold it)."""
         tenant = principal.tenant
         # The checks read the catalog (column statistics made at upload), off the event loop.
+        await run_in_threadpool(self._check_quota, tenant, 0)
         await run_in_threadpool(self._check_fit, request, tenant)
         await run_in_threadpool(self._check_queue, tenant, idempotency_key)
         try:
@@ -289,6 +293,15 @@ class ReasoningIngress:
             message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
             dataset_id=job.dataset_id,
         )
+
+    def _check_quota(self, tenant: str, adding: int) -> None:
+        """A 413 when what the tenant stores, with `adding` bytes more, passes its quota (a
+        new dataset counts its upload's size; a fit, which makes a model, needs room left)."""
+        quota = self.settings.max_stored_bytes_per_tenant
+        used = stored_bytes(self.engine, tenant)
+        if used + adding > quota or used >= quota:
+            raise Problem(413, f"your datasets and models take {used:,} bytes; the quota is "
+                          f"{quota:,} (REASONING_MAX_STORED_BYTES_PER_TENANT)")
 
     def _check_queue(self, tenant: str, idempotency_key: str | None) -> None:
         """A 429 when the tenant already has its share of jobs waiting (a retried submit of

@@ -27,7 +27,7 @@ from rich.table import Column, Table
 
 from reasoning.client import Client, Scored, ServiceError
 from reasoning.schemas import DatasetInfo, Job, ModelCard
-from serve_app.progress import JobDisplay
+from serve_app.progress import JobDisplay, describe
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -148,6 +148,14 @@ def _json(out: Console, value: BaseModel | list[BaseModel] | dict[str, Any]) -> 
     out.print_json(json.dumps(data), highlight=False)
 
 
+def _answer(out: Console, as_json: bool, value: BaseModel, words: str) -> None:
+    """The API's JSON for scripts, or a line for people."""
+    if as_json:
+        _json(out, value)
+    else:
+        out.print(words, markup=False)
+
+
 def _listing(out: Console, as_json: bool, found: list[Any], headers: list[str],
              cells: Callable[[Any], list[str]]) -> int:
     """A list as the API's JSON, or as a table whose ids are never cut (people copy them)."""
@@ -171,7 +179,7 @@ def _dataset_line(info: DatasetInfo) -> str:
 
 def datasets_upload(client: Client, args: argparse.Namespace, out: Console) -> int:
     info = client.upload(args.file, args.name)
-    _json(out, info) if args.json else out.print(_dataset_line(info), markup=False)
+    _answer(out, args.json, info, _dataset_line(info))
     return OK
 
 
@@ -184,7 +192,7 @@ def datasets_list(client: Client, args: argparse.Namespace, out: Console) -> int
 
 def datasets_show(client: Client, args: argparse.Namespace, out: Console) -> int:
     info = client.dataset(args.id)
-    _json(out, info) if args.json else out.print(_dataset_line(info), markup=False)
+    _answer(out, args.json, info, _dataset_line(info))
     return OK
 
 
@@ -374,22 +382,15 @@ def jobs_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     if args.json:
         _json(out, job)
     else:
-        out.print(f"job {job.job_id}: {job.kind}, {_progress_words(job)}", markup=False)
+        out.print(f"job {job.job_id} ({job.kind}): {describe(job)}", markup=False)
         if job.model_id is not None:
             out.print(f"  model {job.model_id}", markup=False)
     return OK
 
 
-def _progress_words(job: Job) -> str:
-    best = f", best score {job.progress.best:.4g}" if job.progress.best is not None else ""
-    return (f"{job.status}, stage {job.stage}, {job.progress.done} of {job.progress.total}"
-            f"{best}: {job.message}")
-
-
 def cancel_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     job = client.cancel(args.id)
-    _json(out, job) if args.json else out.print(
-        f"job {job.job_id} {job.status}: {job.message}", markup=False)
+    _answer(out, args.json, job, f"job {job.job_id} {job.status}: {job.message}")
     return OK
 
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     queue takes turns across tenants in any case."""
     max_pending_jobs_per_tenant: int = JobLimits.pending_per_tenant
     """Jobs of one tenant waiting for a runner; a submit beyond is a 429."""
+    max_stored_bytes_per_tenant: int = 10 * 2**30
+    """Bytes one tenant's datasets and models may take in the artifact store: an upload or
+    a fit beyond is a 413."""
     job_time_limit: float = JobLimits.time_limit
     """Seconds one attempt of a job may run before the job fails saying so."""
     model_cache_size: int = 16

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,6 +313,46 @@ def test_unknown_ids_with_hostile_bodies_stay_4xx(client):
 # -- what a request must show before its body is read -----------------------------------
 
 
+class Bystanders:
+    """While a hostile request is handled, a thread keeps asking for /healthz and for
+    another tenant's datasets; each answer must come, and promptly."""
+
+    PROMPT = 2.0
+
+    def __init__(self, service: Service, other: httpx.Client) -> None:
+        self.service, self.other = service, other
+        self.answers: list[tuple[int, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._ask, daemon=True)
+
+    def _ask(self) -> None:
+        while not self.stop.is_set():
+            for call in (lambda: httpx.get(f"{self.service.url}/healthz", timeout=10),
+                         lambda: self.other.get("/v1/datasets")):
+                started = time.monotonic()
+                status = call().status_code
+                self.answers.append((status, time.monotonic() - started))
+            time.sleep(0.02)
+
+    def __enter__(self) -> Bystanders:
+        self.thread.start()
+        time.sleep(0.1)  # asking already when the hostile request goes out
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        if exc[0] is None:
+            assert self.answers and {s for s, _ in self.answers} == {200}, self.answers
+            slowest = max(t for _, t in self.answers)
+            assert slowest < self.PROMPT, f"a bystander waited {slowest:.2f} s"
+
+
+@pytest.fixture
+def bystanders(service: Service, other_client: httpx.Client) -> Bystanders:
+    return Bystanders(service, other_client)
+
+
 def _raw_post(service: Service, path: str, headers: dict[str, str], body: bytes,
               declared: int) -> bytes:
     """Send a request line, headers and only the first bytes of a body declared far larger,
@@ -330,10 +371,12 @@ def _raw_post(service: Service, path: str, headers: dict[str, str], body: bytes,
     return answer
 
 
-def test_a_stranger_gets_401_before_the_service_reads_the_body(service, client, nothing_stored):
+def test_a_stranger_gets_401_before_the_service_reads_the_body(service, client, nothing_stored,
+                                                              bystanders):
     started = time.monotonic()
-    answer = _raw_post(service, "/v1/reasoning/fit", {"content-type": "application/json"},
-                       b'{"dataset_id": "' + b"x" * 60_000, declared=JSON_LIMIT - 1)
+    with bystanders:
+        answer = _raw_post(service, "/v1/reasoning/fit", {"content-type": "application/json"},
+                           b'{"dataset_id": "' + b"x" * 60_000, declared=JSON_LIMIT - 1)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
     assert b"www-authenticate: Bearer" in answer.lower().replace(b"bearer", b"Bearer")
     # Answered with most of the body never sent: it was not waited for.
@@ -355,8 +398,10 @@ def test_the_token_route_takes_a_small_body(service):
     ("/v1/reasoning/fit", "application/x-www-form-urlencoded", b"dataset_id=x"),
     ("/v1/datasets", "application/json", b'{"file": "a,b\\n1,2"}'),
 ])
-def test_a_body_of_the_wrong_type_is_415(client, nothing_stored, path, content_type, body):
-    response = client.post(path, content=body, headers={"content-type": content_type})
+def test_a_body_of_the_wrong_type_is_415(client, nothing_stored, bystanders, path, content_type,
+                                         body):
+    with bystanders:
+        response = client.post(path, content=body, headers={"content-type": content_type})
     problem = _problem(response, 415)
     assert content_type in problem["detail"] and response.headers["accept-post"]
 
@@ -371,11 +416,13 @@ def test_a_multipart_type_cannot_lift_a_json_routes_limit(client, model):
     _problem(response, 415)
 
 
-def test_filters_are_bounded_and_a_422_lists_a_few_errors(client, houses_dataset):
+def test_filters_are_bounded_and_a_422_lists_a_few_errors(client, houses_dataset, bystanders):
     leaf = {"col": "rooms", "op": "==", "value": 1}
     wide = {"kind": "and", "filters": [{"kind": "or", "filters": [leaf] * 64}] * 5}
     body = {"dataset_id": houses_dataset["dataset_id"], "task": REG, "filter": wide}
-    detail = _problem(client.post("/v1/reasoning/fit", json=body), 422)["detail"]
+    jobs_before = len(client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"])
+    with bystanders:
+        detail = _problem(client.post("/v1/reasoning/fit", json=body), 422)["detail"]
     assert "320 comparisons; at most 256" in detail
     long_list = {"col": "rooms", "op": "in", "value": list(range(10_001))}
     body["filter"] = long_list
@@ -385,6 +432,7 @@ def test_filters_are_bounded_and_a_422_lists_a_few_errors(client, houses_dataset
     body["filter"] = {"col": "rooms", "op": "in", "value": [f"r{i}" for i in range(2_000)]}
     problem = _problem(client.post("/v1/reasoning/fit", json=body), 422)
     assert len(problem["errors"]) == 10 and problem["detail"].endswith("; and 1,990 more")
+    assert len(client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]) == jobs_before
 
 
 def test_a_failed_jobs_answer_has_no_traceback(client, fits):
@@ -403,7 +451,8 @@ def test_the_services_files_are_its_users_alone(service, fits):
     assert shared == []
 
 
-def test_a_small_parquet_that_unpacks_into_gigabytes_is_413(client, service, nothing_stored):
+def test_a_small_parquet_that_unpacks_into_gigabytes_is_413(client, service, nothing_stored,
+                                                            bystanders):
     """20,000 rows of one 60,000-character text: kilobytes on the wire, 1.2 GB decoded,
     over the default limit of 1 GiB (each cell within the 65,536 characters allowed)."""
     import pyarrow as pa
@@ -417,8 +466,9 @@ def test_a_small_parquet_that_unpacks_into_gigabytes_is_413(client, service, not
                    compression="zstd")
     assert len(buffer.getvalue()) < UPLOAD_LIMIT
     started = time.monotonic()
-    response = client.post("/v1/datasets",
-                           files={"file": ("bomb.parquet", buffer.getvalue())})
+    with bystanders:
+        response = client.post("/v1/datasets",
+                               files={"file": ("bomb.parquet", buffer.getvalue())})
     assert "REASONING_MAX_UPLOAD_DECODED_BYTES" in _problem(response, 413)["detail"]
     assert time.monotonic() - started < 30
     assert client.get("/healthz").status_code == 200
@@ -444,3 +494,54 @@ def test_guessing_a_keys_secret_locks_that_key_and_no_other(service):
     locked = exchange(key)
     assert "for this API key" in _problem(locked, 429)["detail"]
     assert int(locked.headers["retry-after"]) >= 1
+
+
+def test_a_tenant_over_its_storage_quota_gets_413_and_no_one_else(service, client):
+    """A tenant whose datasets already take 10 GiB: one catalog row says so (making the
+    objects would take minutes), and nothing more is stored for it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from reasoning.database import datasets, writing
+    from reasoning.schemas import Column, DatasetInfo
+
+    key = service.stores.credentials().create_key("delta")[1]
+    token = httpx.post(f"{service.url}/v1/auth/token", json={"api_key": key},
+                       timeout=30).json()["access_token"]
+    big = DatasetInfo(dataset_id=uuid.uuid4(), name="big", n_rows=10**8,
+                      columns=[Column(name="x", dtype="float"), Column(name="y", dtype="float")],
+                      created_at=datetime.now(UTC), tenant="delta")
+    with writing(service.stores.engine()) as db:
+        db.execute(insert(datasets).values(
+            dataset_id=str(big.dataset_id), tenant="delta", created_at=big.created_at.isoformat(),
+            info=big.model_dump_json(), bytes=10 * 2**30))
+    with httpx.Client(base_url=service.url, timeout=30,
+                      headers={"authorization": f"Bearer {token}"}) as delta:
+        upload = delta.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,2\n3,4\n")})
+        assert "the quota is" in _problem(upload, 413)["detail"]
+        fit = delta.post("/v1/reasoning/fit", json={
+            "dataset_id": str(big.dataset_id),
+            "task": {"task_kind": "regression", "label_column": "y"}})
+        assert "REASONING_MAX_STORED_BYTES_PER_TENANT" in _problem(fit, 413)["detail"]
+        assert [d["name"] for d in delta.get("/v1/datasets").json()["datasets"]] == ["big"]
+        assert delta.get("/v1/jobs").json()["jobs"] == []
+    small = client.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,2\n3,4\n")})
+    assert small.status_code == 201, small.text
+
+
+def test_a_fit_whose_design_matrix_is_too_big_is_422_at_submit(client, bystanders):
+    """20,000 rows and a categorical of 15,000 levels: 300 million design cells, over the
+    default 200 million, in a 300 KB upload."""
+    rows = "\n".join(f"{i % 97}.5,s{i % 15_000}" for i in range(20_000))
+    dataset = client.post("/v1/datasets", files={"file": ("wide.csv", f"y,street\n{rows}\n")})
+    assert dataset.status_code == 201, dataset.text
+    jobs_before = len(client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"])
+    with bystanders:
+        response = client.post("/v1/reasoning/fit", json={
+            "dataset_id": dataset.json()["dataset_id"],
+            "task": {"task_kind": "regression", "label_column": "y"}})
+    detail = _problem(response, 422)["detail"]
+    assert "20,000 rows × 15,001 columns = 300,020,000 cells, 1.5 times the limit" in detail
+    assert "street (15,001)" in detail
+    assert len(client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]) == jobs_before

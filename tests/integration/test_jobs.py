@@ -230,22 +230,29 @@ def test_a_tenants_waiting_jobs_are_capped(client, other_client, houses_dataset,
             client.post(f"/v1/jobs/{job['job_id']}/cancel")
 
 
-def test_a_tenants_running_cap_and_the_time_limit(service, houses_dataset, gated, ray_driver):
-    """A JobManager of the test's own, on the service's stores, with two runners, one job
-    per tenant at a time, and two seconds per attempt: jobs held by a gated teacher."""
+def test_a_tenants_running_cap_and_the_time_limit(tmp_path, gated, ray_driver):
+    """A JobManager of the test's own, on stores of its own (the service's JobManager would
+    take the jobs too), with two runners, one job per tenant at a time, and two seconds per
+    attempt: jobs held by a gated teacher."""
     import ray
 
     from actors import NAMESPACE
     from actors.job_manager import JobManager
+    from reasoning.distill import DistillOptions
     from reasoning.jobs import JobLimits
 
+    stores = Stores.resolve(tmp_path / "home")
+    stores.upgrade()
+    tenant = "alpha"
+    dataset = stores.datasets().add(houses(300, seed=3), "houses", tenant)
     name = f"test-manager-{uuid.uuid4().hex[:8]}"
     manager = ray.remote(JobManager).options(
         name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=8).remote(
-        service.stores, 2, None, name, JobLimits(running_per_tenant=1, time_limit=2.0))
+        stores, 2, DistillOptions(teacher_allow="127.0.0.1/32"), name,
+        JobLimits(running_per_tenant=1, time_limit=2.0))
     try:
-        request = {**_body(houses_dataset), "teacher_predict_url": f"{gated.url}/gated/predict"}
-        tenant = houses_dataset["tenant"]
+        request = {**_body({"dataset_id": str(dataset.dataset_id)}),
+                   "teacher_predict_url": f"{gated.url}/gated/predict"}
         first, second, theirs = (str(uuid.uuid4()) for _ in range(3))
         ray.get(manager.submit.remote(first, "reasoning_fit", request, tenant))
         ray.get(manager.submit.remote(second, "reasoning_fit", request, tenant))

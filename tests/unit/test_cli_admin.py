@@ -80,7 +80,7 @@ def test_db_upgrade_migrates_a_0_1_home_and_keys_work_on_a_named_store(
     shutil.copytree(HOME_V0_1, home)
     url = postgres.create_database("cli_upgrade")
     assert main(["db", "upgrade", "--home", str(home), "--store", url]) == 0
-    assert "metadata store at revision 0004" in capsys.readouterr().out
+    assert "metadata store at revision 0005" in capsys.readouterr().out
     assert main(["admin", "--home", str(home), "--store", url, "list-keys"]) == 0
     assert "alpha  active" in capsys.readouterr().out
     assert (home / "auth.sqlite").is_file()

@@ -25,7 +25,7 @@ HOME_V0_1 = Path(__file__).parents[1] / "data" / "home-v0.1"
 def test_upgrade_makes_every_table_and_is_idempotent(stores: Stores) -> None:
     tables = set(inspect(engine(stores.database)).get_table_names())
     assert {t.name for t in METADATA.sorted_tables} <= tables
-    assert stores.upgrade() == stores.upgrade() == "0004"
+    assert stores.upgrade() == stores.upgrade() == "0005"
 
 
 @pytest.mark.parametrize("kind", DATABASES)
@@ -180,3 +180,17 @@ def test_a_named_secret_file_must_exist_and_is_never_made(tmp_path: Path) -> Non
     assert stores.keyring().derive("x") == stores.keyring().derive("x")
     # The home's default secret is made on first use, as before.
     assert Stores.resolve(tmp_path / "h").keyring() and (tmp_path / "h" / "secret.key").is_file()
+
+
+def test_stored_bytes_are_counted_per_tenant(stores: Stores) -> None:
+    from reasoning.database import stored_bytes
+
+    datasets = stores.datasets()
+    datasets.add(houses(50, seed=1), "a", "alpha")
+    datasets.add(houses(80, seed=2), "b", "alpha")
+    datasets.add(houses(50, seed=3), "c", "beta")
+    alpha = stored_bytes(stores.engine(), "alpha")
+    files = sum(p.stat().st_size for p in Path(stores.artifacts).rglob("*.parquet"))
+    beta = stored_bytes(stores.engine(), "beta")
+    assert alpha > beta > 0 and alpha + beta == files
+    assert stored_bytes(stores.engine(), "nobody") == 0

@@ -86,55 +86,79 @@ def _same_page(url: str, page_url: str) -> bool:
     return url.split("#", 1)[0] == page_url.split("#", 1)[0]
 
 
-def check_page(
-    url: str,
-    screenshot: Path | None = None,
-    *,
-    width: int = 1200,
-    height: int = 900,
-    timeout_ms: int = 30_000,
-    headers: dict[str, str] | None = None,
-) -> PageCheck:
-    """Load `url` headless, wait until the network is idle, and report; save a full-page PNG
-    to `screenshot` when given. `headers` go with every request the page is allowed to make
-    (e.g. a bearer token for the service's own report route).
+class Chromium:
+    """One headless Chromium for many pages: starting it takes seconds, a page a moment.
+    Each page gets a context of its own (no cache, cookies or storage shared)."""
 
-    Requests to another origin are aborted (and recorded); requests within the page's origin
-    are allowed (a page served over HTTP may fetch its own resources) but still listed in
-    `off_page_requests` unless they are the page itself.
-    """
-    try:
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise BrowserMissing(f"the playwright package is missing: {INSTALL_HINT}") from None
-    executable = chromium_path()
-    result = PageCheck(url=url)
-    origin = _origin(url)
-
-    def route(route: Any) -> None:
-        target = route.request.url
-        if target.startswith("data:") or (
-            _origin(target) == origin and origin[0] != "file"
-        ) or _same_page(target, url):
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True,
-                                    args=CHROMIUM_ARGS, timeout=timeout_ms)
+    def __init__(self, timeout_ms: int = 30_000) -> None:
         try:
-            context = browser.new_context(viewport={"width": width, "height": height},
-                                          service_workers="block",
-                                          extra_http_headers=headers or {})
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise BrowserMissing(f"the playwright package is missing: {INSTALL_HINT}") from None
+        self.timeout_ms = timeout_ms
+        self._playwright = sync_playwright().start()
+        try:
+            self._browser = self._playwright.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS,
+                timeout=timeout_ms)
+        except BaseException:
+            self._playwright.stop()
+            raise
+
+    def close(self) -> None:
+        try:
+            self._browser.close()
+        finally:
+            self._playwright.stop()
+
+    def __enter__(self) -> Chromium:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def check(
+        self,
+        url: str,
+        screenshot: Path | None = None,
+        *,
+        width: int = 1200,
+        height: int = 900,
+        headers: dict[str, str] | None = None,
+    ) -> PageCheck:
+        """Load `url`, wait until the network is idle, and report; save a full-page PNG to
+        `screenshot` when given. `headers` go with every request the page is allowed to
+        make (e.g. a bearer token for the service's own report route).
+
+        Requests to another origin are aborted (and recorded); requests within the page's
+        origin are allowed (a page served over HTTP may fetch its own resources) but still
+        listed in `off_page_requests` unless they are the page itself.
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        result = PageCheck(url=url)
+        origin = _origin(url)
+
+        def route(route: Any) -> None:
+            target = route.request.url
+            if target.startswith("data:") or (
+                _origin(target) == origin and origin[0] != "file"
+            ) or _same_page(target, url):
+                route.continue_()
+            else:
+                route.abort("blockedbyclient")
+
+        context = self._browser.new_context(viewport={"width": width, "height": height},
+                                            service_workers="block",
+                                            extra_http_headers=headers or {})
+        try:
             page = context.new_page()
             page.on("request", lambda r: result.requests.append(r.url))
             page.on("console", lambda m: result.console_errors.append(m.text)
                     if m.type == "error" else None)
             page.on("pageerror", lambda e: result.page_errors.append(str(e)))
             page.route("**/*", route)
-            page.goto(url, wait_until="load", timeout=timeout_ms)
+            page.goto(url, wait_until="load", timeout=self.timeout_ms)
             try:
                 page.wait_for_load_state("networkidle", timeout=5_000)
             except PlaywrightTimeout:
@@ -147,8 +171,13 @@ def check_page(
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot), full_page=True)
-            context.close()
         finally:
-            browser.close()
-    result.off_page_requests = [r for r in result.requests if not _same_page(r, url)]
-    return result
+            context.close()
+        result.off_page_requests = [r for r in result.requests if not _same_page(r, url)]
+        return result
+
+
+def check_page(url: str, screenshot: Path | None = None, **options: Any) -> PageCheck:
+    """One page in a Chromium of its own (see `Chromium.check`)."""
+    with Chromium() as chromium:
+        return chromium.check(url, screenshot, **options)

@@ -7,9 +7,12 @@ collection ends, see tests/integration/conftest.py) starts up while they run."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.browser import BrowserMissing, Chromium
 
 TESTS = Path(__file__).parent
 ORDER = {"integration": 1, "cluster": 2}
@@ -24,3 +27,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _folder(item) in ORDER:
             item.add_marker(getattr(pytest.mark, _folder(item)))
     items.sort(key=lambda item: ORDER.get(_folder(item), 0))  # stable: order kept
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium for every page the session opens. Missing, the tests that
+    need it fail (never skip) saying how to install it: the report's promise of no request
+    elsewhere is only checked in a real browser."""
+    try:
+        browser = Chromium()
+    except BrowserMissing as err:
+        pytest.fail(f"headless Chromium check unavailable: {err}", pytrace=False)
+    try:
+        yield browser
+    finally:
+        browser.close()

@@ -7,14 +7,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.browser import Chromium
 from tests.integration.report_page import report_in_browser
 from tests.integration.service import submit, wait_job
 
 
 @pytest.mark.parametrize("case", ["regression", "multiclass"])
-def test_report_of_a_fit_opens_clean_in_a_browser(client: httpx.Client, fits: dict, case: str):
+def test_report_of_a_fit_opens_clean_in_a_browser(client: httpx.Client, fits: dict, case: str,
+                                                  chromium: Chromium):
     card = client.get(f"/v1/models/{fits[case]['model_id']}").json()
-    page, check = report_in_browser(client, card["model_id"], f"report-{case}")
+    page, check = report_in_browser(client, chromium, card["model_id"], f"report-{case}")
     assert check.clean, check
     # A shape per input column, the importance and trial charts, a waterfall per example.
     assert check.charts == len(card["features"]) + 2 + len(card["examples"]), check
@@ -25,13 +27,14 @@ def test_report_of_a_fit_opens_clean_in_a_browser(client: httpx.Client, fits: di
 
 
 def test_report_of_a_distilled_student_shows_fidelity(client: httpx.Client, fits: dict,
-                                                      houses_dataset: dict):
+                                                      houses_dataset: dict,
+                                                      chromium: Chromium):
     job = wait_job(client, submit(client, "/v1/reasoning/fit", {
         "dataset_id": houses_dataset["dataset_id"], "model_types": ["gam"],
         "n_hyperopt_steps": 1, "teacher_model_id": fits["teacher"]["model_id"],
         "task": {"task_kind": "regression", "label_column": "price"}}))
     assert job["status"] == "completed", job
-    page, check = report_in_browser(client, job["model_id"], "report-distilled")
+    page, check = report_in_browser(client, chromium, job["model_id"], "report-distilled")
     assert check.clean, check
     lowered = page.lower()
     assert "fidelity" in lowered and "label-only" in lowered

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from reasoning.report import render_report
-from tests.browser import BrowserMissing, PageCheck, check_page, chromium_path
+from tests.browser import Chromium
 from tests.unit import report_cards
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 """Screenshots, for a person to look at after a run (not checked in)."""
 
 
-def _check(path: Path, screenshot: Path | None = None) -> PageCheck:
-    """check_page, failing (never skipping) without the browser: the report's promise of no
-    requests elsewhere is only checked here."""
-    try:
-        chromium_path()
-        return check_page(path.as_uri(), screenshot)
-    except BrowserMissing as err:
-        pytest.fail(f"headless Chromium check unavailable: {err}", pytrace=False)
-
-
-def test_report_loads_cleanly_and_every_chart_draws(tmp_path: Path) -> None:
+def test_report_loads_cleanly_and_every_chart_draws(tmp_path: Path, chromium: Chromium) -> None:
     built = report_cards.regression()
     card = built.card
     path = tmp_path / "report.html"
@@ -37,7 +25,7 @@ def test_report_loads_cleanly_and_every_chart_draws(tmp_path: Path) -> None:
     screenshot = ARTIFACTS / "report-regression.png"
     screenshot.unlink(missing_ok=True)
 
-    check = _check(path, screenshot)
+    check = chromium.check(path.as_uri(), screenshot)
 
     assert check.off_page_requests == [], "the page asked another place for something"
     assert check.console_errors == []  # a Content-Security-Policy refusal shows up here
@@ -50,7 +38,7 @@ def test_report_loads_cleanly_and_every_chart_draws(tmp_path: Path) -> None:
     assert screenshot.stat().st_size > 10_000
 
 
-def test_a_page_that_reaches_out_or_breaks_is_caught(tmp_path: Path) -> None:
+def test_a_page_that_reaches_out_or_breaks_is_caught(tmp_path: Path, chromium: Chromium) -> None:
     """The checker itself: an off-page image (aborted, recorded), a console error, a thrown
     error, and a chart with nothing in it."""
     path = tmp_path / "bad.html"
@@ -64,7 +52,7 @@ def test_a_page_that_reaches_out_or_breaks_is_caught(tmp_path: Path) -> None:
         "</body></html>",
         encoding="utf-8",
     )
-    check = _check(path)
+    check = chromium.check(path.as_uri())
     assert check.off_page_requests == ["http://example.invalid/x.png"]
     assert "boom" in check.console_errors
     assert any("thrown" in e for e in check.page_errors)

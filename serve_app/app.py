@@ -275,9 +275,7 @@ class ReasoningIngress:
         metadata store only, never on an actor (one starting or busy would hold it)."""
         tenant = principal.tenant
         # The checks read the catalog (column statistics made at upload), off the event loop.
-        await run_in_threadpool(self._check_quota, tenant, 0)
-        await run_in_threadpool(self._check_fit, request, tenant)
-        await run_in_threadpool(self._check_queue, tenant, idempotency_key)
+        await run_in_threadpool(self._check_submit, request, tenant, idempotency_key)
         try:
             job = await run_in_threadpool(
                 self.jobs.create, str(uuid4()), kind, str(request.dataset_id),
@@ -293,6 +291,14 @@ class ReasoningIngress:
             message=f"accepted: {families} fit with {request.n_hyperopt_steps} trials",
             dataset_id=job.dataset_id,
         )
+
+    def _check_submit(
+        self, request: ReasoningFitRequest | ModelFitRequest, tenant: str, key: str | None
+    ) -> None:
+        """The tenant's room (storage, then queue) and the request against its dataset."""
+        self._check_quota(tenant, 0)
+        self._check_fit(request, tenant)
+        self._check_queue(tenant, key)
 
     def _check_quota(self, tenant: str, adding: int) -> None:
         """A 413 when what the tenant stores, with `adding` bytes more, passes its quota (a

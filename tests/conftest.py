@@ -29,11 +29,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: ORDER.get(_folder(item), 0))  # stable: order kept
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Chromium]:
-    """One headless Chromium for every page the session opens. Missing, the tests that
+    """One headless Chromium for the pages a test module opens. Missing, the tests that
     need it fail (never skip) saying how to install it: the report's promise of no request
-    elsewhere is only checked in a real browser."""
+    elsewhere is only checked in a real browser. Per module, not per session: Playwright's
+    sync API keeps an event loop running in this thread while it is started, and other
+    modules' tests call asyncio.run()."""
     try:
         browser = Chromium()
     except BrowserMissing as err:

@@ -198,9 +198,10 @@ class CredentialStore:
                        & refresh_tokens.c.used_at.is_(None))
                 .values(used_at=now)
             ).rowcount == 1
-            # A token another request marked used after this one read it was used just now.
+            # A token another request marked used after this one read it was used just now
+            # (and that request's clock may have read a little later than this one's).
             used_at = row["used_at"] if row["used_at"] is not None else now
-            if first_use or now - used_at < self.policy.reuse_grace:
+            if first_use or max(0.0, now - used_at) < self.policy.reuse_grace:
                 pair = self._issue(db, tenant, row["key_id"], row["family_id"])
             else:
                 # Reuse: someone holds a copy. Revoke the family so neither copy works (and

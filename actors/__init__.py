@@ -2,6 +2,8 @@
 
 import os
 
+from reasoning import jobs
+
 NAMESPACE = "reasoning"
 """Every named actor of the service lives here, so drivers and the app find each other."""
 JOB_MANAGER_NAME = "job_manager"
@@ -14,8 +16,7 @@ def first_line(err: BaseException) -> str:
 
 def last_line(err: BaseException) -> str:
     """The exception a Ray error ends its traceback with (e.g. a constructor's error)."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(err).__name__
+    return jobs.last_line(str(err)) or type(err).__name__
 
 
 FIT_NICENESS = 15

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from reasoning.auth import TokenPair
 from reasoning.schemas import (
+    TERMINAL_STATUSES,
     DatasetInfo,
     DatasetList,
     FitAccepted,
@@ -45,7 +46,6 @@ from reasoning.schemas import (
     ReasoningFitRequest,
 )
 
-TERMINAL = ("completed", "failed")
 SUBMIT_ATTEMPTS = 3
 """A submit whose answer was lost (connection dropped, gateway error) is sent again,
 with the same Idempotency-Key, this many times in all."""
@@ -278,7 +278,7 @@ class Client:
             if seen != last:
                 last = seen
                 yield job
-            if job.status in TERMINAL:
+            if job.status in TERMINAL_STATUSES:
                 return
             time.sleep(poll)
 
@@ -295,7 +295,7 @@ class Client:
         for job in self.watch(job_id, poll):
             if on_progress is not None:
                 on_progress(job)
-            if job.status in TERMINAL:
+            if job.status in TERMINAL_STATUSES:
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")

@@ -304,9 +304,7 @@ def _bounded_parquet(filename: str, content: bytes, limits: TableLimits) -> pa.T
     if declared > limits.decoded_bytes:
         raise limits.too_large(filename, declared, "at least ")
     schema = pq.ParquetFile(pa.BufferReader(content)).schema_arrow
-    text = [f.name for f in schema
-            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    text = [f.name for f in schema if _is_text(f.type)]
     reader = pq.ParquetFile(pa.BufferReader(content), read_dictionary=text)
     decoded, batches = 0, []
     for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS):
@@ -332,12 +330,14 @@ def _decoded_size(column: pa.Array) -> tuple[int, int]:
             raise ValueError("a dictionary index is out of range")  # a mangled file
         used = lengths[present]
         return int(used.sum()) + 4 * len(column), int(used.max()) if len(used) else 0
-    if pa.types.is_string(column.type) or pa.types.is_binary(column.type) or \
-            pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type):
-        lengths = pc.binary_length(column)
-        longest = pc.max(lengths).as_py()
-        return column.nbytes, int(longest or 0)
+    if _is_text(column.type):
+        return column.nbytes, int(pc.max(pc.binary_length(column)).as_py() or 0)
     return column.nbytes, 0
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t))
 
 
 def _normalise_arrow(filename: str, table: pa.Table) -> pa.Table:

@@ -236,13 +236,12 @@ class JobLimits:
     """Seconds one attempt may run before the job fails saying so."""
 
 
-def _last_line(error: str | None) -> str | None:
-    """A stored error as a caller sees it: the exception's own line, not the traceback
-    (file paths and code of the service are nobody else's business)."""
-    if error is None:
-        return None
-    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else None
+def last_line(text: str) -> str:
+    """A traceback's (or a Ray error's) last line: the exception's own words ("" for
+    none). Callers see a stored error so: file paths and code of the service are nobody
+    else's business."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _to_job(row: RowMapping) -> Job:
@@ -259,7 +258,7 @@ def _to_job(row: RowMapping) -> Job:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        error=_last_line(row["error"]),
+        error=None if row["error"] is None else last_line(row["error"])[:500] or None,
         attempts=row["attempts"],
         tenant=row["tenant"],
     )

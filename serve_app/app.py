@@ -193,7 +193,7 @@ class ReasoningIngress:
         """Exchange an API key (from `reasoning admin create-key`) for access and refresh
         tokens (auth mode `token`). Rate-limited per client address and per key id."""
         response.headers.update(NO_STORE)
-        return await self.auth.exchange(request.api_key, client_address(http))
+        return await self.auth.exchange(request.api_key, client_address(http.scope))
 
     # -- datasets ----------------------------------------------------------------------
 

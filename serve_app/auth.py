@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Header, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from reasoning.auth import AuthError, CredentialStore, Principal, TokenPair
 from serve_app.problems import Problem
@@ -29,9 +30,23 @@ def unauthorized(detail: str, code: str = "invalid_token") -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": challenge, **NO_STORE})
 
 
-def client_address(request: Request) -> str:
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `authorization: Bearer <token>` header, or the 401 saying what is
+    wrong with the header."""
+    if not authorization:
+        raise unauthorized("this request needs 'authorization: Bearer <access token>'",
+                           "invalid_request")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("the authorization header must be 'Bearer <access token>'",
+                           "invalid_request")
+    return token.strip()
+
+
+def client_address(scope: Scope) -> str:
     """The caller's address as this replica sees it (behind a proxy: the proxy's)."""
-    return request.client.host if request.client else ""
+    client = scope.get("client")
+    return client[0] if client else ""
 
 
 def credential_store(settings: Settings) -> CredentialStore:
@@ -52,20 +67,14 @@ class Authenticator:
         """The caller, and a fresh token pair when an expired one was refreshed."""
         if self.store is None:
             return IMPLICIT, None
-        if not authorization:
-            raise unauthorized("this request needs 'authorization: Bearer <access token>'",
-                               "invalid_request")
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("the authorization header must be 'Bearer <access token>'",
-                               "invalid_request")
+        token = bearer_token(authorization)
         try:
-            return self.store.verify(token.strip()), None  # no I/O: a signature check
+            return self.store.verify(token), None  # no I/O: a signature check
         except AuthError as err:
             if err.code != "expired" or not refresh_token:
                 raise unauthorized(err.detail, "invalid_token") from None
         try:
-            return await run_in_threadpool(self.store.refresh, token.strip(), refresh_token)
+            return await run_in_threadpool(self.store.refresh, token, refresh_token)
         except AuthError as err:
             self.throttle.failed(address)
             raise unauthorized(err.detail, "invalid_token") from None
@@ -94,7 +103,8 @@ async def authenticated(
     """FastAPI dependency: the request's principal (the ingress put its Authenticator in
     the app's state, since dependencies cannot see the Serve replica's `self`)."""
     auth: Authenticator = request.app.state.authenticator
-    principal, fresh = await auth.principal(authorization, refresh_token, client_address(request))
+    principal, fresh = await auth.principal(authorization, refresh_token,
+                                            client_address(request.scope))
     if fresh is not None:
         headers = {"authorization": f"Bearer {fresh.access_token}",
                    "refresh-token": fresh.refresh_token, **NO_STORE}

@@ -21,7 +21,6 @@ request line and headers alone:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -30,9 +29,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reasoning.auth import AuthError
-from serve_app.auth import Authenticator, unauthorized
+from serve_app.auth import Authenticator, bearer_token, client_address, unauthorized
 from serve_app.limits import problem_response
 from serve_app.problems import Problem
+from serve_app.runtime import is_loopback
 
 PUBLIC = frozenset({"/healthz", "/v1/auth/token", "/docs", "/docs/oauth2-redirect", "/redoc",
                     "/openapi.json"})
@@ -60,20 +60,13 @@ class GatePolicy:
         if _wildcard(host) and not extra:
             return cls(authenticator)
         names = {host, *extra}
-        if host in LOOPBACK_NAMES or _loopback(host):
+        if is_loopback(host):
             names |= LOOPBACK_NAMES
         return cls(authenticator, frozenset(names - {"0.0.0.0", "::"}))
 
 
 def _wildcard(host: str) -> bool:
     return host in ("0.0.0.0", "::", "")
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _hostname(authority: str) -> str:
@@ -108,9 +101,8 @@ class RequestGate:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        response = problem_response(refusal.status, refusal.detail)
-        response.headers.update(refusal.headers or {})
-        await response(scope, receive, send)
+        await problem_response(refusal.status, refusal.detail, refusal.headers)(
+            scope, receive, send)
 
     @staticmethod
     def refusal(policy: GatePolicy, scope: Scope) -> Problem | None:
@@ -126,8 +118,8 @@ class RequestGate:
                            "this service has no credentials in auth mode 'none', so only its "
                            "own pages and clients that are not browsers may change it")
         if path not in PUBLIC and policy.authenticator.store is not None:
-            address = scope["client"][0] if scope.get("client") else ""
-            if stranger := _unauthenticated(policy.authenticator, headers, address):
+            if stranger := _unauthenticated(policy.authenticator, headers,
+                                            client_address(scope)):
                 return stranger  # a stranger learns nothing else about the request
         if _has_body(headers):
             wanted = "multipart/form-data" if path == UPLOAD else "application/json"
@@ -148,24 +140,21 @@ def _cross_site(headers: Headers, policy: GatePolicy) -> bool:
         return False
     if origin == "null":  # sandboxed frames, file: pages, redirects across origins
         return True
+    source = urlsplit(origin).hostname or ""
     own = _hostname(headers.get("host", ""))
-    return urlsplit(origin).hostname != own and (
-        not policy.hosts or (urlsplit(origin).hostname or "") not in policy.hosts)
+    return source != own and (not policy.hosts or source not in policy.hosts)
 
 
 def _unauthenticated(auth: Authenticator, headers: Headers, address: str) -> Problem | None:
     """The token check of serve_app.auth, minus the refresh (which needs the store): a
     signature and claims check, no I/O. A caller that failed too often lately waits."""
     assert auth.store is not None
-    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return unauthorized("this request needs 'authorization: Bearer <access token>'",
-                            "invalid_request")
     try:
+        token = bearer_token(headers.get("authorization"))
         auth.throttle.check_address(address)
-        auth.store.verify(token.strip())
-    except Problem as throttled:
-        return throttled
+        auth.store.verify(token)
+    except Problem as refused:  # a bad header, or a caller that must wait
+        return refused
     except AuthError as err:
         if err.code == "expired" and headers.get("refresh-token"):
             return None  # the route's dependency refreshes it

@@ -90,10 +90,12 @@ def json_depth(body: bytes) -> int:
     return peak
 
 
-def problem_response(status: int, detail: str) -> JSONResponse:
-    """The problem+json answer the middleware sends itself (before the app is reached)."""
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The problem+json answer a middleware sends itself (before the app is reached)."""
     body = jsonable_encoder(Problem(status, detail).body(), exclude_none=True)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _is_json(content_type: str) -> bool:

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from reasoning.schemas import Job
+from reasoning.schemas import TERMINAL_STATUSES, Job
 
 UNITS = {"train": "trials", "synth_gen": "rows"}
 
@@ -62,7 +62,7 @@ class JobDisplay:
 
     def update(self, job: Job) -> None:
         if self.progress is None or self.task is None:
-            if job.status in ("completed", "failed"):
+            if job.status in TERMINAL_STATUSES:
                 return  # the caller says how it ended
             line = describe(job)
             if line != self.last:

@@ -162,7 +162,7 @@ class UnsafeBind(RuntimeError):
 
 def check_bind(settings: Settings) -> None:
     """Auth mode `none` serves anyone who can connect: loopback only, unless told."""
-    if settings.auth_mode != "none" or settings.allow_open_bind or _loopback(settings.host):
+    if settings.auth_mode != "none" or settings.allow_open_bind or is_loopback(settings.host):
         return
     raise UnsafeBind(
         f"refusing to listen on {settings.host} with auth mode 'none': anyone who can reach"
@@ -172,7 +172,8 @@ def check_bind(settings: Settings) -> None:
     )
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (IPv6 in brackets or not)."""
     if host == "localhost":
         return True
     try:

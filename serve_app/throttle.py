@@ -42,7 +42,7 @@ class AuthThrottle:
     def check_exchange(self, address: str) -> None:
         """Count a token request from `address`; 429 when it has had its share, or has
         failed too often."""
-        self._refuse_if_spent(self.address_failures, "failed", address)
+        self.check_address(address)
         if not self.window.hit(self.exchanges, "exchange", address):
             raise self._too_many(self.exchanges, "exchange", address,
                                  "too many token requests from this address")

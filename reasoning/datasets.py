@@ -29,15 +29,48 @@ from sqlalchemy import Engine, insert, update
 from reasoning.artifacts import ArtifactStore
 from reasoning.database import catalog_entries, catalog_entry, catalog_id, writing
 from reasoning.database import datasets as catalog
+from reasoning.dialects import (
+    BOOL_WORDS,
+    CsvOptions,
+    DialectError,
+    Reading,
+    ambiguous_dates_warning,
+    decode,
+    detect_decimal,
+    encoding_warning,
+    numbers,
+    parse_dates,
+    retype,
+    sniff_delimiter,
+    stray_warning,
+    strays,
+)
 from reasoning.encoding import infer_dtype
-from reasoning.schemas import DEFAULT_TENANT, Column, DatasetInfo
+from reasoning.schemas import (
+    DEFAULT_TENANT,
+    Column,
+    DatasetInfo,
+    DatasetPatch,
+    DataWarning,
+    Dialect,
+    Dtype,
+)
 
 log = logging.getLogger(__name__)
 
-CSV_EXTENSIONS = (".csv",)
+CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 ACCEPTED_EXTENSIONS = CSV_EXTENSIONS + PARQUET_EXTENSIONS
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 PARQUET_MAGIC = b"PAR1"
+SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+"""A zip (xlsx, ods) or an OLE2 compound file (xls): a spreadsheet, whatever its name."""
+HOW_TO_EXPORT = ("save it as CSV first (Excel: File > Save As > 'CSV UTF-8'; LibreOffice: "
+                 "File > Save As > 'Text CSV'; Google Sheets: File > Download > CSV) and "
+                 "upload that")
+MAX_KNOWN_LEVELS = 1_000
+"""Levels of a text column kept in its statistics, for submit-time filter checks (a column
+with more is an identifier or free text: its filter values are not checked)."""
 MAX_DETAIL = 300
 MAX_PARQUET_CELLS = 50_000_000
 """Rows × columns a Parquet upload may declare: a few KB of run-length encoding can claim
@@ -50,11 +83,14 @@ NA_TOKENS = frozenset(
      "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 )
 _INT_RE = re.compile(r"[+-]?\d+")
-_BOOL_WORDS = {"true": True, "false": False}
 
 
 class DatasetError(ValueError):
     """The upload cannot be read; the message is meant for the user."""
+
+
+class RetypeError(DatasetError):
+    """A column cannot take the type asked for (a value does not convert, or no column)."""
 
 
 class DatasetTooLarge(DatasetError):
@@ -98,17 +134,47 @@ def _trim(text: object, limit: int = MAX_DETAIL) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
 
 
+@dataclass
+class ReadResult:
+    """An upload read: the typed table, how the file was read, what was assumed."""
+
+    frame: pd.DataFrame
+    dialect: Dialect
+    warnings: list[DataWarning]
+
+
 def read_table(
     filename: str, content: bytes, limits: TableLimits | None = None
 ) -> pd.DataFrame:
-    """Parse an upload (CSV or Parquet, chosen by extension) into a typed DataFrame.
+    """Parse an upload (CSV or Parquet, chosen by extension) into a typed DataFrame (see
+    `read_upload`, which also says how it was read)."""
+    return read_upload(filename, content, limits).frame
+
+
+def read_upload(
+    filename: str,
+    content: bytes,
+    limits: TableLimits | None = None,
+    options: CsvOptions | None = None,
+    dtypes: dict[str, Dtype] | None = None,
+    errors: str = "raise",
+) -> ReadResult:
+    """Parse an upload (CSV/TSV/TXT or Parquet, chosen by extension) into a typed table.
 
     Column dtypes follow the service's vocabulary: int64 (Int64 when values are missing),
     float64, bool (nullable `boolean` when missing), text (categorical) and datetime64.
+    A CSV's dialect (delimiter, decimal mark, encoding, date formats) is detected unless
+    `options` name it; `dtypes` then retypes columns (`errors` as in `retype_frame`).
     `limits` are checked while reading, before the whole table is in memory.
     """
     limits = limits or TableLimits()
+    options = options or CsvOptions()
     suffix = Path(filename or "").suffix.lower()
+    if suffix in SPREADSHEET_EXTENSIONS or (
+        suffix not in PARQUET_EXTENSIONS and content[:8].startswith(SPREADSHEET_MAGIC)
+    ):
+        raise DatasetError(f"file {filename!r} is a spreadsheet, not a CSV or Parquet file; "
+                           + HOW_TO_EXPORT)
     if suffix not in ACCEPTED_EXTENSIONS:
         shown = repr(suffix) if suffix else "no extension"
         raise DatasetError(
@@ -118,13 +184,57 @@ def read_table(
         raise DatasetError(f"file {filename!r} is empty")
     if suffix in PARQUET_EXTENSIONS:
         df = _read_parquet(filename, content, limits)
+        reading = Reading()
+        dialect = Dialect(format="parquet")
     else:
-        df = _read_csv(filename, content, limits)
+        df, reading = _read_csv(filename, content, limits, options, tab=suffix == ".tsv")
+        dialect = Dialect(format="csv", delimiter=reading.delimiter, decimal=reading.decimal,
+                          encoding=reading.encoding, date_formats=reading.date_formats)
     if len(df.columns) == 0:
         raise DatasetError(f"file {filename!r} has no columns")
     if len(df) == 0:
         raise DatasetError(f"file {filename!r} has a header but no data rows")
-    return df
+    warnings = reading.warnings
+    if dtypes:
+        df, warnings = retype_frame(df, dtypes, errors, dialect, options.date_format, warnings)
+    return ReadResult(df, dialect, warnings)
+
+
+def retype_frame(
+    df: pd.DataFrame,
+    dtypes: dict[str, Dtype],
+    errors: str,
+    dialect: Dialect | None,
+    date_format: str | None,
+    warnings: list[DataWarning],
+) -> tuple[pd.DataFrame, list[DataWarning]]:
+    """`df` with the named columns retyped. A value that does not convert is an error
+    (`errors="raise"`, nothing changes) or becomes null (`"coerce"`, and a warning says
+    which); the warnings about a retyped column are replaced by that."""
+    unknown = [c for c in dtypes if c not in df.columns]
+    if unknown:
+        raise RetypeError(f"no column {unknown[0]!r}; columns: "
+                           + ", ".join(repr(str(c)) for c in df.columns[:20]))
+    decimal = (dialect.decimal if dialect is not None else None) or "."
+    day_first = decimal == "," or (dialect is not None and dialect.delimiter == ";")
+    out = df.copy()
+    kept = [w for w in warnings if w.column not in dtypes]
+    for column, dtype in dtypes.items():
+        if infer_dtype(df[column]) == dtype:
+            continue
+        converted = retype(df[column], dtype, decimal, date_format, day_first)
+        if converted.n_failed and errors != "coerce":
+            shown = ", ".join(repr(v) for v in converted.failed)
+            raise RetypeError(
+                f"column {column!r}: {converted.n_failed:,} value(s) are not {dtype} "
+                f"({shown}); nothing was changed. Send errors='coerce' to make them null")
+        if converted.n_failed:
+            kept.append(DataWarning(
+                column=column, kind="coerced_values", chosen=dtype, values=converted.failed,
+                message=f"column {column!r}: {converted.n_failed:,} value(s) that are not "
+                f"{dtype} became null ({', '.join(map(repr, converted.failed))})"))
+        out[column] = converted.values.set_axis(out.index)
+    return out, kept
 
 
 def _clean_names(filename: str, names: list[Any]) -> list[str]:
@@ -151,20 +261,29 @@ def _clean_names(filename: str, names: list[Any]) -> list[str]:
 # ---------------------------------------------------------------------------------- CSV
 
 
-def _read_csv(filename: str, content: bytes, limits: TableLimits) -> pd.DataFrame:
+def _read_csv(
+    filename: str, content: bytes, limits: TableLimits, options: CsvOptions, tab: bool
+) -> tuple[pd.DataFrame, Reading]:
     if content[:4] == PARQUET_MAGIC:
         raise DatasetError(
             f"file {filename!r} is a Parquet file, not CSV; upload it with a .parquet name"
         )
-    if b"\x00" in content:
+    utf16 = content[:2] in (b"\xff\xfe", b"\xfe\xff") or (options.encoding or "").lower(
+    ).replace("-", "").startswith("utf16")
+    if b"\x00" in content and not utf16:
         raise DatasetError(f"file {filename!r} is not CSV text: it contains NUL bytes (binary?)")
     if len(content) > limits.decoded_bytes:  # CSV's values are its text
         raise limits.too_large(filename, len(content), "")
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"file {filename!r} is not UTF-8 text: {_trim(exc)}") from exc
-    header_fields = next(csv.reader(io.StringIO(text[: 1 << 20])), [])
+        text, encoding = decode(content, options.encoding or ("utf-16" if utf16 else None))
+    except DialectError as exc:
+        raise DatasetError(f"file {filename!r}: {exc}") from None
+    delimiter = options.delimiter or sniff_delimiter(text, "\t" if tab else ",")
+    reading = Reading(delimiter=delimiter, encoding=encoding)
+    if options.encoding is None and encoding not in ("utf-8", "utf-16"):
+        line = next((ln for ln in text.splitlines()[1:] if any(ord(c) > 127 for c in ln)), "")
+        reading.warnings.append(encoding_warning(encoding, line[:80]))
+    header_fields = next(csv.reader(io.StringIO(text[: 1 << 20]), delimiter=delimiter), [])
     if len(header_fields) > limits.columns:
         raise limits.too_many_columns(filename, len(header_fields))
     try:
@@ -175,6 +294,7 @@ def _read_csv(filename: str, content: bytes, limits: TableLimits) -> pd.DataFram
         for chunk in pd.read_csv(
             io.StringIO(text),
             header=None,
+            sep=delimiter,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -199,18 +319,33 @@ def _read_csv(filename: str, content: bytes, limits: TableLimits) -> pd.DataFram
     header = ["" if pd.isna(v) else v for v in raw.iloc[0].tolist()]
     names = _clean_names(filename, header)
     body = raw.iloc[1:].reset_index(drop=True)
-    return pd.DataFrame(
-        {name: _infer_text_column(body[col]) for name, col in zip(names, body.columns, strict=True)}
-    )
+    cells = {name: _stripped(body[col]) for name, col in zip(names, body.columns, strict=True)}
+    reading.decimal = options.decimal or detect_decimal(
+        (present for present, _ in cells.values()), delimiter)
+    day_first = reading.decimal == "," or delimiter == ";"
+    return pd.DataFrame({
+        name: _infer_text_column(name, body[col], *cells[name], reading, options.date_format,
+                                 day_first)
+        for name, col in zip(names, body.columns, strict=True)
+    }), reading
 
 
-def _infer_text_column(cells: pd.Series) -> pd.Series:
-    """Type one column of CSV text: integer, float, boolean, timestamp, else text."""
+def _stripped(cells: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """A column's present cells, stripped, and where its missing ones are."""
     raw = cells.astype(object)
     stripped = raw.where(raw.notna(), "").astype(str).str.strip()
     missing = stripped.isin(NA_TOKENS).to_numpy(dtype=bool)
-    present = stripped[~missing].astype(object)
-    n = len(stripped)
+    return stripped[~missing].astype("str"), missing
+
+
+def _infer_text_column(
+    name: str, cells: pd.Series, present: pd.Series, missing: np.ndarray, reading: Reading,
+    date_format: str | None, day_first: bool,
+) -> pd.Series:
+    """Type one column of CSV text: integer, float, boolean, timestamp, else text (with a
+    warning when a few stray values are all that kept it from being numbers or dates)."""
+    raw = cells.astype(object)
+    n = len(raw)
     if len(present) == 0:
         return pd.Series(np.full(n, np.nan), dtype="float64")
     if present.str.fullmatch(_INT_RE.pattern).all():
@@ -224,13 +359,13 @@ def _infer_text_column(cells: pd.Series) -> pd.Series:
                 out[missing] = pd.NA
                 return pd.Series(out)
         # beyond int64 (or mixed with nulls beyond it): fall through to float
-    floats = pd.to_numeric(present, errors="coerce")
-    if pd.api.types.is_numeric_dtype(floats.dtype) and floats.notna().all():
+    floats = numbers(present, reading.decimal)
+    if floats.notna().all():
         out_f = np.full(n, np.nan)
         out_f[~missing] = floats.to_numpy(dtype="float64")
         return pd.Series(out_f, dtype="float64")
     lowered = present.str.lower()
-    if lowered.isin(_BOOL_WORDS).all():
+    if lowered.isin(BOOL_WORDS).all():
         flags = (lowered == "true").to_numpy(dtype=bool)
         if not missing.any():
             return pd.Series(flags, dtype=bool)
@@ -238,29 +373,30 @@ def _infer_text_column(cells: pd.Series) -> pd.Series:
         out_b[~missing] = flags
         out_b[missing] = pd.NA
         return pd.Series(out_b)
-    stamps = _parse_timestamps(present.to_numpy())
-    if stamps is not None:
+    dates = parse_dates(present.reset_index(drop=True), date_format, day_first)
+    if dates is not None:
+        stamps = dates.values
         full = pd.Series(pd.NaT, index=range(n), dtype=stamps.dtype)
         full[~missing] = stamps.to_numpy()
+        reading.date_formats[name] = dates.format
+        if dates.ambiguous:
+            reading.warnings.append(ambiguous_dates_warning(name, dates, str(present.iloc[0])))
         return full
+    odd = strays(present, floats.notna().to_numpy(dtype=bool))
+    if odd is not None:
+        count = int(floats.isna().sum())
+        suggested = "integer" if present[floats.notna()].str.fullmatch(
+            _INT_RE.pattern).all() else "float"
+        reading.warnings.append(stray_warning(name, odd, count, len(present), suggested))
+    elif len(present) >= 10 and present.str.contains(r"\d", regex=True).mean() > 0.9:
+        looks_dated = pd.to_datetime(present, format="ISO8601", errors="coerce").notna()
+        odd = strays(present, looks_dated.to_numpy(dtype=bool))
+        if odd is not None:
+            reading.warnings.append(stray_warning(name, odd, int((~looks_dated).sum()),
+                                                  len(present), "timestamp"))
     text = raw.reset_index(drop=True)
     text[missing] = None
     return text.astype("str")
-
-
-def _parse_timestamps(present: np.ndarray) -> pd.Series | None:
-    """All values ISO-8601 -> datetime64 (mixed UTC offsets become UTC); else None."""
-    if not any(any(c.isdigit() for c in v) for v in present[:20]):
-        return None
-    series = pd.Series(present, dtype=object)
-    for utc in (False, True):
-        try:
-            parsed = pd.to_datetime(series, format="ISO8601", utc=utc)
-        except (ValueError, TypeError, OverflowError):
-            continue
-        if pd.api.types.is_datetime64_any_dtype(parsed.dtype) and parsed.notna().all():
-            return parsed
-    return None
 
 
 # ------------------------------------------------------------------------------ Parquet
@@ -409,6 +545,9 @@ class ColumnSummary:
     maximum: Any
     n_distinct: int | None = None
     """Distinct present values (None in statistics stored before it was kept)."""
+    levels: list[str] | None = None
+    """A text column's distinct values, sorted, when it has at most `MAX_KNOWN_LEVELS` (None
+    for other columns, more levels, or statistics stored before they were kept)."""
 
     @property
     def constant(self) -> bool:
@@ -421,12 +560,17 @@ class ColumnSummary:
         summary read back from the catalog equals one computed from the file."""
         present = len(values) - values.null_count
         bounds = pc.min_max(values) if present else None
+        n_distinct = pc.count_distinct(values).as_py() if present else 0
+        levels = None
+        if _is_text(values.type) and n_distinct <= MAX_KNOWN_LEVELS:
+            levels = sorted(str(v) for v in pc.unique(values).to_pylist() if v is not None)
         return cls(
             n_rows=len(values),
             n_present=present,
             minimum=_json_value(bounds["min"].as_py()) if bounds else None,
             maximum=_json_value(bounds["max"].as_py()) if bounds else None,
-            n_distinct=pc.count_distinct(values).as_py() if present else 0,
+            n_distinct=n_distinct,
+            levels=levels,
         )
 
 
@@ -443,30 +587,59 @@ class DatasetStore:
         """The dataset's Parquet object."""
         return f"datasets/{catalog_id(dataset_id)}/data.parquet"
 
-    def add(self, df: pd.DataFrame, name: str, tenant: str = DEFAULT_TENANT) -> DatasetInfo:
-        """Store `df` and return its description."""
+    def add(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        tenant: str = DEFAULT_TENANT,
+        dialect: Dialect | None = None,
+        warnings: list[DataWarning] | None = None,
+    ) -> DatasetInfo:
+        """Store `df` and return its description (with how its file was read, and what
+        the reading assumed)."""
         dataset_id = uuid.uuid4()
-        columns = [Column(name=str(c), dtype=infer_dtype(df[c])) for c in df.columns]
         info = DatasetInfo(
             dataset_id=dataset_id,
             name=name,
             n_rows=len(df),
-            columns=columns,
+            columns=_columns(df),
             created_at=datetime.now(UTC),
             tenant=tenant,
+            dialect=dialect,
+            warnings=warnings or [],
         )
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        # Computed once here, so a submit's label checks read the catalog, not the file.
-        stats = {name: asdict(ColumnSummary.of(table.column(name))) for name in table.column_names}
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        self.artifacts.put(self.key(dataset_id), buffer.getvalue())
+        data, stats = _encoded(df)
+        self.artifacts.put(self.key(dataset_id), data)
         with writing(self._engine) as db:
             db.execute(insert(catalog).values(
                 dataset_id=str(dataset_id), tenant=tenant,
                 created_at=info.created_at.isoformat(), info=info.model_dump_json(),
-                stats=json.dumps(stats), bytes=buffer.tell(),
+                stats=json.dumps(stats), bytes=len(data),
             ))
+        return info
+
+    def retype(
+        self, dataset_id: str | uuid.UUID, tenant: str, patch: DatasetPatch
+    ) -> DatasetInfo:
+        """Change the types of some columns in place (KeyError: no such dataset; a
+        `DatasetError` when a value does not convert and `patch.errors` is "raise", and
+        then nothing changes). The new Parquet replaces the old one whole (the artifact
+        store writes atomically), then the catalog row changes in one UPDATE."""
+        info = self.get(dataset_id, tenant)
+        df = self.load(dataset_id)
+        df, warnings = retype_frame(df, dict(patch.dtypes), patch.errors, info.dialect,
+                                    patch.date_format, info.warnings)
+        info = info.model_copy(update={"columns": _columns(df), "warnings": warnings})
+        if info.dialect is not None and patch.date_format is not None:
+            formats = {**info.dialect.date_formats, **{
+                c: patch.date_format for c, t in patch.dtypes.items() if t == "timestamp"}}
+            info.dialect = info.dialect.model_copy(update={"date_formats": formats})
+        data, stats = _encoded(df)
+        self.artifacts.put(self.key(dataset_id), data)
+        with writing(self._engine) as db:
+            db.execute(update(catalog).where(catalog.c.dataset_id == catalog_id(dataset_id))
+                       .values(info=info.model_dump_json(), stats=json.dumps(stats),
+                               bytes=len(data)))
         return info
 
     def get(self, dataset_id: str | uuid.UUID, tenant: str | None = None) -> DatasetInfo:
@@ -494,7 +667,8 @@ class DatasetStore:
         statistics stored, so the next submit reads the catalog only."""
         stats = catalog_entry(self._engine, catalog.c.stats, dataset_id, None)
         known = json.loads(stats) if stats is not None else {}
-        missing = [c for c in columns if "n_distinct" not in known.get(c, {})]
+        missing = [c for c in columns
+                   if "n_distinct" not in known.get(c, {}) or "levels" not in known[c]]
         if missing:
             with self.artifacts.reader(self.key(dataset_id)) as source:
                 table = pq.read_table(source, columns=missing)
@@ -509,6 +683,20 @@ class DatasetStore:
         self.get(dataset_id)  # only a catalogued dataset: an object alone is not one
         with self.artifacts.reader(self.key(dataset_id)) as source:
             return pq.read_table(source).to_pandas()
+
+
+def _columns(df: pd.DataFrame) -> list[Column]:
+    return [Column(name=str(c), dtype=infer_dtype(df[c])) for c in df.columns]
+
+
+def _encoded(df: pd.DataFrame) -> tuple[bytes, dict[str, Any]]:
+    """The table as Parquet bytes, and each column's statistics (computed once here, so a
+    submit's checks read the catalog, not the file)."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    stats = {name: asdict(ColumnSummary.of(table.column(name))) for name in table.column_names}
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue(), stats
 
 
 def _json_value(value: Any) -> Any:

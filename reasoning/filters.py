@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.encoding import infer_dtype
+from reasoning.levels import unknown_level
 from reasoning.schemas import LIST_OPS, NULL_OPS, And, Comparison, Filter, Not, Op, Or
 
 DTYPES = ("integer", "float", "boolean", "categorical", "timestamp")
@@ -34,6 +35,12 @@ _CMP: dict[Op, Callable[[Any, Any], Any]] = {
     Op.ge: operator.ge,
 }
 _MAX_LISTED_COLUMNS = 20
+LEVEL_OPS = frozenset({Op.eq, Op.ne, Op.in_, Op.not_in})
+"""Comparisons whose values must be levels of a categorical or boolean column to mean
+anything (an order comparison of text is rare but deliberate)."""
+Levels = Callable[[str], list[str] | None]
+"""A column's known levels (text for categoricals, "false"/"true" present in a boolean
+column), or None when they are not known."""
 
 
 def _cannot(value: Any, dtype: str, column: str | None, why: str = "") -> ValueError:
@@ -131,23 +138,29 @@ def _unknown_column(col: str, dtypes: dict[str, str]) -> str:
     return f"unknown column {col!r}{hint} available columns: {column_list(dtypes)}"
 
 
-def check_filter(flt: Filter, dtypes: dict[str, str]) -> list[dict[str, Any]]:
+def check_filter(
+    flt: Filter, dtypes: dict[str, str], levels: Levels | None = None
+) -> list[dict[str, Any]]:
     """Every problem of `flt` against a schema, as `{"loc": [...], "msg": ...}` entries.
 
     Locations start at "filter" and follow the request body into combinators, e.g.
     ["filter", "filters", 0, "value", 1] for the second list element of the first child.
+    With `levels`, a value of ==, !=, in, not_in on a categorical or boolean column must be
+    one the column has (a case or spelling slip gets "did you mean").
     """
-    return _check(flt, dtypes, ["filter"])
+    return _check(flt, dtypes, ["filter"], levels)
 
 
-def _check(flt: Filter, dtypes: dict[str, str], loc: list[Any]) -> list[dict[str, Any]]:
+def _check(
+    flt: Filter, dtypes: dict[str, str], loc: list[Any], levels: Levels | None = None
+) -> list[dict[str, Any]]:
     if isinstance(flt, And | Or):
         errors: list[dict[str, Any]] = []
         for i, child in enumerate(flt.filters):
-            errors += _check(child, dtypes, [*loc, "filters", i])
+            errors += _check(child, dtypes, [*loc, "filters", i], levels)
         return errors
     if isinstance(flt, Not):
-        return _check(flt.filter, dtypes, [*loc, "filter"])
+        return _check(flt.filter, dtypes, [*loc, "filter"], levels)
     assert isinstance(flt, Comparison)
     dtype = dtypes.get(flt.col)
     if dtype is None:
@@ -155,18 +168,26 @@ def _check(flt: Filter, dtypes: dict[str, str], loc: list[Any]) -> list[dict[str
     if flt.op in NULL_OPS:
         return []
     errors = []
-    if flt.op in LIST_OPS:
-        items = flt.value if isinstance(flt.value, list) else [flt.value]
-        for i, item in enumerate(items):
-            try:
-                coerce_value(item, dtype, column=flt.col)
-            except ValueError as exc:
-                errors.append({"loc": [*loc, "value", i], "msg": str(exc)})
-    else:
+    known = levels(flt.col) if levels is not None and flt.op in LEVEL_OPS and dtype in (
+        "categorical", "boolean") else None
+    listed = flt.op in LIST_OPS
+    items = (flt.value if isinstance(flt.value, list) else [flt.value]) if listed \
+        else [flt.value]
+    for i, item in enumerate(items):
+        where = [*loc, "value", i] if listed else [*loc, "value"]
         try:
-            coerce_value(flt.value, dtype, column=flt.col)
+            coerced = coerce_value(item, dtype, column=flt.col)
         except ValueError as exc:
-            errors.append({"loc": [*loc, "value"], "msg": str(exc)})
+            errors.append({"loc": where, "msg": str(exc)})
+            continue
+        if known is None:
+            continue
+        if dtype == "boolean" and str(coerced).lower() not in known:
+            only = " and ".join(known) or "no"
+            errors.append({"loc": where, "msg": f"boolean column {flt.col!r} has only {only} "
+                           f"values, so {item!r} matches no row"})
+        elif dtype == "categorical" and coerced not in known:
+            errors.append({"loc": where, "msg": unknown_level(item, flt.col, known)})
     return errors
 
 

@@ -1,8 +1,8 @@
 """Request and response models of API v1, shared by REST clients and Python handle callers.
 
-Field names, defaults and ranges follow the seed API page (reasoning-fit-api.txt) and
-DESIGN.md section 3; rules that need no data (ranges, mutual exclusion, known families)
-are checked here so that pydantic reports them with the field's location.
+Field names, defaults and ranges are those of the service's v1 fit API (README.md shows
+each request); rules that need no data (ranges, mutual exclusion, known families) are
+checked here so that pydantic reports them with the field's location.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _tagged_by(field: str, default: str | None = None) -> Callable[[Any], str | 
 
 
 class Op(StrEnum):
-    """Comparison operators of a filter (DESIGN.md section 3)."""
+    """Comparison operators of a filter: SQL's, with nulls matched by is_null only."""
 
     eq = "=="
     ne = "!="
@@ -251,6 +251,15 @@ class ReasoningFitRequest(_FitBase):
     model_config = ConfigDict(
         json_schema_extra=_schema_extra(
             _family_list(list(REASONING_FAMILIES), max_items=1),
+            examples=[
+                {"dataset_id": "3f2c1d9e-8a4b-4c6d-9e0f-1a2b3c4d5e6f",
+                 "task": {"task_kind": "regression", "label_column": "price"},
+                 "filter": {"col": "neighborhood", "op": "in", "value": ["harbor", "hills"]},
+                 "model_types": ["gam"], "n_hyperopt_steps": 8},
+                {"dataset_id": "3f2c1d9e-8a4b-4c6d-9e0f-1a2b3c4d5e6f",
+                 "teacher_model_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                 "task": {"task_kind": "classification", "label_column": "sold"}},
+            ],
             allOf=[
                 {"not": _present("teacher_model_id", "teacher_predict_url")},
                 _implies(_present("teacher_get_grads_url"), _present("teacher_predict_url")),
@@ -325,7 +334,12 @@ class ReasoningFitRequest(_FitBase):
 class ModelFitRequest(_FitBase):
     """POST /v1/models/fit: train a same-server model; the search picks among the families."""
 
-    model_config = ConfigDict(json_schema_extra=_family_list(list(FAMILIES)))
+    model_config = ConfigDict(json_schema_extra=_schema_extra(
+        _family_list(list(FAMILIES)),
+        examples=[{"dataset_id": "3f2c1d9e-8a4b-4c6d-9e0f-1a2b3c4d5e6f",
+                   "task": {"task_kind": "classification", "label_column": "sold"},
+                   "model_types": ["xgboost", "random_forest"], "n_hyperopt_steps": 10}],
+    ))
 
     task: Task
 
@@ -348,14 +362,19 @@ class FitAccepted(BaseModel):
     """POST /v1/reasoning/fit: async reasoning-fit job submission response."""
 
     job_id: UUID = Field(description="Server-assigned id of the submitted job")
-    status: JobStatus
-    message: str
+    status: JobStatus = Field(description="The job's status: pending until a runner takes it")
+    message: str = Field(description="What was accepted, in words")
     dataset_id: UUID = Field(description="Id of the dataset this fit trained against.")
+    warnings: list[DataWarning] = Field(
+        default_factory=list, description="What the fit will assume that may be wrong (e.g. "
+        "a regression label with only a few distinct values, which may be classes)")
 
 
 class Progress(BaseModel):
-    done: int = 0
-    total: int = 0
+    """How far the job's current stage is."""
+
+    done: int = Field(default=0, description="Units done: trials, or synthetic rows labelled")
+    total: int = Field(default=0, description="Units the stage has in all (0: not known yet)")
     best: float | None = Field(
         default=None,
         description="While trials run: the best validation score so far (the model card's"
@@ -366,50 +385,119 @@ class Progress(BaseModel):
 class Job(BaseModel):
     """A job as clients see it: the seed's four fields plus tracking detail."""
 
-    job_id: UUID
-    status: JobStatus
-    message: str
-    dataset_id: UUID
-    kind: JobKind
-    stage: JobStage
-    progress: Progress
-    model_id: UUID | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    job_id: UUID = Field(description="The job's id")
+    status: JobStatus = Field(description="pending (queued), running, completed or failed")
+    message: str = Field(description="What the job is doing or did, in words")
+    dataset_id: UUID = Field(description="The dataset it fits on")
+    kind: JobKind = Field(description="reasoning_fit (/v1/reasoning/fit) or model_fit "
+                          "(/v1/models/fit)")
+    stage: JobStage = Field(description="The pipeline stage: queued, synth_gen, train, "
+                            "finalize, done")
+    progress: Progress = Field(description="Progress of the current stage")
+    model_id: UUID | None = Field(default=None, description="The model made, once completed")
+    created_at: datetime = Field(description="When it was submitted (UTC)")
+    started_at: datetime | None = Field(default=None, description="When a runner took it")
+    finished_at: datetime | None = Field(default=None,
+                                         description="When it completed or failed")
     error: str | None = Field(
         default=None,
         description="A failed job's error, its last line (operators see all of it, traceback"
         " included, with `reasoning admin show-job`)",
     )
-    attempts: int = 0
-    tenant: str = DEFAULT_TENANT
+    attempts: int = Field(default=0, description="Attempts started (a lost runner's attempt"
+                          " is run again, up to a cap)")
+    tenant: str = Field(default=DEFAULT_TENANT, description="The tenant that owns it")
 
 
 class JobList(BaseModel):
-    jobs: list[Job]
+    jobs: list[Job] = Field(description="Jobs, newest first")
+
+
+Dtype = Literal["integer", "float", "boolean", "categorical", "timestamp"]
+"""The service's column types: every stored column and model input is one of these."""
 
 
 class Column(BaseModel):
-    name: str
-    dtype: Literal["integer", "float", "boolean", "categorical", "timestamp"]
+    """One column of a dataset or input of a model."""
+
+    name: str = Field(description="The column's name, as in the file's header")
+    dtype: Dtype = Field(description="Its type: integer, float, boolean, categorical (text "
+                         "levels) or timestamp")
+
+
+class DataWarning(BaseModel):
+    """Something the service assumed about the data that may be wrong: the upload, retype
+    or fit went ahead, and this says what was chosen and how to choose otherwise."""
+
+    column: str | None = Field(default=None, description="The column it is about, if one")
+    kind: Literal["stray_values", "ambiguous_dates", "guessed_encoding", "coerced_values",
+                  "few_label_values"] = \
+        Field(description="stray_values: a few values unlike the rest kept the column text; "
+              "ambiguous_dates: no date told day from month; guessed_encoding: the file was "
+              "not UTF-8 and its encoding was guessed; coerced_values: values that did "
+              "not convert became null; few_label_values: a regression label that looks like "
+              "classes")
+    message: str = Field(description="What was assumed and how to change it, in words")
+    values: list[Any] = Field(default_factory=list, description="Example values concerned")
+    chosen: Dtype | None = Field(default=None, description="The type the column was given")
+    suggested: Dtype | None = Field(default=None,
+                                    description="The type most of its values suggest")
+
+
+class Dialect(BaseModel):
+    """How an uploaded file was read: detected from the data unless the upload named it."""
+
+    format: Literal["csv", "parquet"] = Field(description="The file's format")
+    delimiter: str | None = Field(default=None, description="CSV field separator")
+    decimal: str | None = Field(default=None, description="CSV decimal mark, '.' or ','")
+    encoding: str | None = Field(default=None, description="CSV text encoding")
+    date_formats: dict[str, str] = Field(
+        default_factory=dict, description="Per timestamp column of a CSV, the format its "
+        "dates were read with (strftime codes, or 'ISO 8601')")
+
+
+class DatasetPatch(BaseModel):
+    """PATCH /v1/datasets/{id}: retype columns of a stored dataset, without re-uploading."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dtypes": {"weight": "float"}, "errors": "coerce"},
+        {"dtypes": {"signup": "timestamp"}, "date_format": "%d/%m/%Y"},
+    ]})
+
+    dtypes: dict[str, Dtype] = Field(
+        min_length=1, description="New type per column (columns not named keep theirs)")
+    errors: Literal["raise", "coerce"] = Field(
+        default="raise", description="As pandas' to_numeric: 'raise' refuses the change when "
+        "a value does not convert (nothing changes); 'coerce' makes such values null")
+    date_format: str | None = Field(
+        default=None, description="strftime format of text dates (default: ISO 8601, then "
+        "day or month first as the dataset's dialect suggests)")
 
 
 class TokenRequest(BaseModel):
     """`POST /v1/auth/token`: an API key made by `reasoning admin create-key`."""
 
-    api_key: str = Field(min_length=1, max_length=512)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"api_key": "rk_live_..."}]})
+
+    api_key: str = Field(min_length=1, max_length=512,
+                         description="The key `reasoning admin create-key` printed")
 
 
 class DatasetInfo(BaseModel):
     """A registered dataset: immutable, stored as Parquet, with its inferred schema."""
 
-    dataset_id: UUID
-    name: str
-    n_rows: int
-    columns: list[Column]
-    created_at: datetime
-    tenant: str = DEFAULT_TENANT
+    dataset_id: UUID = Field(description="The dataset's id, for fits")
+    name: str = Field(description="Its name (default: the file's name)")
+    n_rows: int = Field(description="Rows (without the header)")
+    columns: list[Column] = Field(description="Its columns and their inferred types")
+    created_at: datetime = Field(description="When it was uploaded (UTC)")
+    tenant: str = Field(default=DEFAULT_TENANT, description="The tenant that owns it")
+    dialect: Dialect | None = Field(
+        default=None, description="How the file was read (None for datasets stored before"
+        " it was recorded)")
+    warnings: list[DataWarning] = Field(
+        default_factory=list, description="What the upload assumed that may be wrong, per "
+        "column (stray values, ambiguous dates), and how to retype")
 
     def dtypes(self) -> dict[str, str]:
         return {c.name: c.dtype for c in self.columns}
@@ -422,64 +510,78 @@ class DatasetList(BaseModel):
 class Trial(BaseModel):
     """One hyperparameter trial: its configuration and validation loss (None if it failed)."""
 
-    family: str | None = None
-    params: dict[str, Any]
-    score: float | None
-    error: str | None = None
+    family: str | None = Field(default=None, description="The model family tried")
+    params: dict[str, Any] = Field(description="Its hyperparameters")
+    score: float | None = Field(description="Validation loss (lower is better); null if it "
+                                "failed")
+    error: str | None = Field(default=None, description="Why it failed, if it did")
     node: str | None = Field(None, description="address of the Ray node that ran the trial")
 
 
 class RowCounts(BaseModel):
-    total: int
-    after_filter: int
-    train: int
-    validation: int
-    test: int
+    """Rows at each step from the dataset to the splits."""
+
+    total: int = Field(description="Rows of the dataset")
+    after_filter: int = Field(description="Rows the filter kept")
+    train: int = Field(description="Rows trained on")
+    validation: int = Field(description="Rows the trials were scored on")
+    test: int = Field(description="Rows held out for the test metrics")
 
 
 class Metrics(BaseModel):
-    test: dict[str, float] = Field(default_factory=dict)
-    fidelity: dict[str, float] = Field(default_factory=dict)
-    label_only: dict[str, float] = Field(default_factory=dict)
+    """How good the model is, on the test rows."""
+
+    test: dict[str, float] = Field(default_factory=dict, description="Against the labels "
+                                   "(r2/rmse/mae, or accuracy/log_loss/...)")
+    fidelity: dict[str, float] = Field(default_factory=dict, description="A distilled "
+                                       "student against its teacher")
+    label_only: dict[str, float] = Field(default_factory=dict, description="The same family"
+                                         " fitted on the labels alone, for comparison")
 
 
 class Explanation(BaseModel):
-    importance: dict[str, float] = Field(default_factory=dict)
-    shapes: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    """What the model learnt, over the training rows."""
+
+    importance: dict[str, float] = Field(default_factory=dict, description="Mean absolute "
+                                         "contribution per input column, largest first")
+    shapes: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict, description="Per input column, the mean contribution (y) at "
+        "each value or level (x)")
 
 
 class ModelCard(BaseModel):
     """What the registry knows about a model: lineage, search, metrics, explanation."""
 
-    model_id: UUID
-    kind: JobKind
-    family: str
+    model_id: UUID = Field(description="The model's id")
+    kind: JobKind = Field(description="The kind of fit that made it")
+    family: str = Field(description="The model family (gam, linear, xgboost, ...)")
     task: Task | None = Field(description="None for a teacher-only fit: no labels to evaluate")
-    dataset_id: UUID
-    job_id: UUID
-    filter: Filter | None = None
-    teacher: dict[str, Any] | None = None
-    features: list[Column]
-    classes: list[Any] | None = None
-    hyperparameters: dict[str, Any]
-    score_name: str
-    trials: list[Trial]
-    rows: RowCounts
-    metrics: Metrics
-    explanation: Explanation
-    random_state: int
-    created_at: datetime
-    summary: str
+    dataset_id: UUID = Field(description="The dataset it was fitted on")
+    job_id: UUID = Field(description="The job that fitted it")
+    filter: Filter | None = Field(default=None, description="The row filter of the fit")
+    teacher: dict[str, Any] | None = Field(default=None, description="The teacher it was "
+                                           "distilled from, and how")
+    features: list[Column] = Field(description="Its input columns: what predict takes")
+    classes: list[Any] | None = Field(default=None, description="Classes, for classification")
+    hyperparameters: dict[str, Any] = Field(description="The winning trial's hyperparameters")
+    score_name: str = Field(description="The validation loss the trials were ranked by")
+    trials: list[Trial] = Field(description="Every trial of the search")
+    rows: RowCounts = Field(description="Rows from the dataset to the splits")
+    metrics: Metrics = Field(description="Test metrics, fidelity, label-only comparison")
+    explanation: Explanation = Field(description="Importance and shape per input column")
+    random_state: int = Field(description="The seed: the same request fits the same model")
+    created_at: datetime = Field(description="When it was stored (UTC)")
+    summary: str = Field(description="The model in one sentence")
     examples: list[dict[str, Any]] = Field(
         default_factory=list,
         description="A few rows of the test split (input columns only), which the model's"
         " report explains one by one",
     )
-    tenant: str = DEFAULT_TENANT
+    tenant: str = Field(default=DEFAULT_TENANT, description="The tenant that owns it")
 
 
 class ModelList(BaseModel):
-    models: list[ModelCard]
+    models: list[ModelCard] = Field(description="Models, newest first")
 
 
 MAX_PREDICT_ROWS = 10_000
@@ -503,7 +605,14 @@ class PredictRequest(BaseModel):
     """Rows to score, in MLflow's dataframe_split or dataframe_records shape."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra=_exactly_one("dataframe_split", "dataframe_records")
+        extra="forbid", json_schema_extra={
+            **_exactly_one("dataframe_split", "dataframe_records"),
+            "examples": [
+                {"dataframe_records": [{"sqft": 1200, "neighborhood": "harbor",
+                                        "listed_at": "2024-03-01"}], "top_k": 3},
+                {"dataframe_split": {"columns": ["sqft", "neighborhood", "listed_at"],
+                                     "data": [[1200, "harbor", "2024-03-01"]]}},
+            ]},
     )
 
     dataframe_split: DataframeSplit | None = None
@@ -521,7 +630,11 @@ class InvocationsRequest(BaseModel):
     """MLflow's scoring protocol: rows as dataframe_split, dataframe_records or instances."""
 
     model_config = ConfigDict(
-        json_schema_extra=_exactly_one("dataframe_split", "dataframe_records", "instances")
+        json_schema_extra={
+            **_exactly_one("dataframe_split", "dataframe_records", "instances"),
+            "examples": [{"dataframe_records": [{"sqft": 1200, "neighborhood": "harbor",
+                                                 "listed_at": "2024-03-01"}]}],
+        }
     )
 
     dataframe_split: DataframeSplit | None = None
@@ -568,24 +681,51 @@ class GradsResponse(BaseModel):
 
 
 class Reason(BaseModel):
-    column: str
-    value: Any
-    contribution: float
+    """One input column's part in a prediction."""
+
+    column: str = Field(description="The input column")
+    value: Any = Field(description="Its value in the row")
+    contribution: float = Field(description="What it added to the output (the output is the "
+                                "base value plus every column's contribution)")
 
 
 class RowExplanation(BaseModel):
-    output: float
-    base_value: float
-    reasons: list[Reason]
-    rule: str | None = None
+    """Why the model predicted what it did for one row."""
+
+    output: float = Field(description="The raw output: the value (regression) or the "
+                          "predicted class's log-odds score")
+    base_value: float = Field(description="The output before any column's contribution")
+    reasons: list[Reason] = Field(description="The top_k columns by absolute contribution")
+    rule: str | None = Field(default=None, description="The decision path, for tree models")
+
+
+class ScoringWarning(BaseModel):
+    """A row scored in a way its sender may not expect."""
+
+    row: int = Field(description="The row's position in the request (from 0)")
+    column: str | None = Field(description="The column (null: the row as a whole)")
+    value: Any = Field(description="The value sent")
+    kind: Literal["unseen_level", "all_null"] = Field(
+        description="unseen_level: a category the model never saw, scored as the model's "
+        "'unseen' case (no level's contribution); all_null: every value of the row is null, "
+        "scored as the model's typical row")
+    did_you_mean: str | None = Field(default=None, description="A level it knows that is "
+                                     "close (differs in case, or a near spelling)")
+    message: str = Field(description="The same, in words")
 
 
 class PredictResponse(BaseModel):
-    model_id: UUID
-    predictions: list[Any]
-    classes: list[Any] | None = None
-    probabilities: list[list[float]] | None = None
-    explanations: list[RowExplanation]
+    """Predictions, and per row the reasons behind each."""
+
+    model_id: UUID = Field(description="The model that scored")
+    predictions: list[Any] = Field(description="Per row the value, or the predicted class")
+    classes: list[Any] | None = Field(default=None, description="Classes, for classification")
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Per row a probability per class, in `classes` order")
+    explanations: list[RowExplanation] = Field(description="Per row why")
+    warnings: list[ScoringWarning] = Field(
+        default_factory=list, description="Rows scored with values the model never saw "
+        "(unseen categories) or no values at all; empty when every row was ordinary")
 
 
 class ProblemDetail(BaseModel):

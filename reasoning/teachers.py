@@ -1,4 +1,5 @@
-"""Teacher protocols (DESIGN.md section 5): what a teacher answers, and the HTTP client.
+"""Teacher protocols (README.md, "Distilling a teacher"): what a teacher answers, and the
+HTTP client.
 
 The same-server teacher (a TeacherModel actor) and an external URL give the same
 `TeacherAnswer`, so synth-gen and training do not care which one labelled a row. The

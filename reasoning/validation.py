@@ -13,7 +13,7 @@ from typing import Any
 from reasoning.datasets import ColumnSummary
 from reasoning.egress import EgressPolicy
 from reasoning.filters import check_filter, column_list
-from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.schemas import DataWarning, ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.training import MIN_ROWS
 
 DESIGN_WIDTH = {"integer": 16, "float": 16, "timestamp": 16, "boolean": 2}
@@ -21,6 +21,14 @@ DESIGN_WIDTH = {"integer": 16, "float": 16, "timestamp": 16, "boolean": 2}
 knots of degree 3) and a missing-value indicator; a boolean a value and an indicator. A
 categorical column becomes one per level, and one for missing."""
 NUMERIC_LABEL_DTYPES = frozenset({"integer", "float", "boolean"})
+MIN_ROWS_PER_CLASS = 5
+"""Rows a classification label needs per class on average: fewer, and the test split has
+no example of most classes (an identifier used as a label: accuracy 0)."""
+MAX_CLASS_SHARE = 0.5
+"""Classes a label may have as a share of its rows: more distinct values than half the
+rows is an identifier or a measurement, not a class."""
+FEW_REGRESSION_VALUES = 5
+"""A regression label with at most this many distinct values may be classes."""
 CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
 
 
@@ -39,6 +47,18 @@ def check_fit_request(
     and so is a design matrix of more than `design_limit` cells.
     """
     errors: list[dict[str, Any]] = []
+    summaries = summarize
+
+    def levels(column: str) -> list[str] | None:
+        """A column's known levels, for the filter's values (see filters.check_filter)."""
+        if summaries is None:
+            return None
+        summary = summaries(column)
+        if dtypes.get(column) == "boolean":
+            present = {summary.minimum, summary.maximum} - {None}
+            return sorted(str(bool(v)).lower() for v in present)
+        return summary.levels
+
     if summarize is not None and design_limit is not None:
         label = request.task.label_column if request.task is not None else None
         problem = design_problem(dtypes, label, summarize, design_limit)
@@ -81,7 +101,8 @@ def check_fit_request(
             errors.append({"loc": loc, "msg": problem})
     if request.filter is not None:
         errors += [
-            {**e, "loc": ["body", *e["loc"]]} for e in check_filter(request.filter, dtypes)
+            {**e, "loc": ["body", *e["loc"]]}
+            for e in check_filter(request.filter, dtypes, levels)
         ]
     teacher_id = getattr(request, "teacher_model_id", None)
     if teacher_id is not None and find_model is not None:
@@ -139,6 +160,39 @@ def label_problem(label: str, task_kind: str, summary: ColumnSummary) -> str | N
     if summary.constant and task_kind == "classification":
         return (f"label column {label!r} has a single class ({summary.minimum!r}); "
                 "classification needs at least two")
+    classes = summary.n_distinct
+    if task_kind == "classification" and classes is not None and (
+        classes > MAX_CLASS_SHARE * summary.n_present
+        or summary.n_present < MIN_ROWS_PER_CLASS * classes
+    ):
+        return (f"label column {label!r} has {classes:,} distinct values in "
+                f"{summary.n_present:,} rows ({summary.n_present / classes:.1f} rows per class);"
+                " it looks like an identifier or a measurement, not classes: a classifier "
+                f"needs at least {MIN_ROWS_PER_CLASS} rows per class on average. Use a column "
+                "of categories, or task_kind 'regression' for a number")
     if summary.constant:
         return f"label column {label!r} is constant ({summary.minimum!r}); nothing to learn"
     return None
+
+
+def fit_warnings(
+    request: ReasoningFitRequest | ModelFitRequest,
+    dtypes: dict[str, str],
+    summarize: Callable[[str], ColumnSummary],
+) -> list[DataWarning]:
+    """What a fit that can run will assume that may be wrong: a regression label with only
+    a few distinct values may be classes."""
+    task = request.task
+    if task is None or task.task_kind != "regression" or task.label_column not in dtypes:
+        return []
+    summary = summarize(task.label_column)
+    distinct = summary.n_distinct
+    if distinct is None or distinct > FEW_REGRESSION_VALUES or summary.constant:
+        return []
+    return [DataWarning(
+        column=task.label_column, kind="few_label_values", chosen=dtypes[task.label_column],
+        values=[summary.minimum, summary.maximum],
+        message=f"label column {task.label_column!r} has only {distinct} distinct values "
+        f"(from {summary.minimum!r} to {summary.maximum!r}); if they are classes, fit with "
+        "task_kind 'classification' instead: a regression predicts values between them",
+    )]

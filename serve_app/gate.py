@@ -37,6 +37,8 @@ from serve_app.runtime import is_loopback
 PUBLIC = frozenset({"/healthz", "/v1/auth/token", "/docs", "/docs/oauth2-redirect", "/redoc",
                     "/openapi.json"})
 """Routes anyone may call: the rest need a caller."""
+DOCS_ASSETS = "/static-offline-docs/"
+"""Swagger UI's and ReDoc's files, served by the service itself for /docs and /redoc."""
 UPLOAD = "/v1/datasets"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -117,7 +119,8 @@ class RequestGate:
             return Problem(403, "a state-changing request from another web site was refused: "
                            "this service has no credentials in auth mode 'none', so only its "
                            "own pages and clients that are not browsers may change it")
-        if path not in PUBLIC and policy.authenticator.store is not None:
+        public = path in PUBLIC or path.startswith(DOCS_ASSETS)
+        if not public and policy.authenticator.store is not None:
             if stranger := _unauthenticated(policy.authenticator, headers,
                                             client_address(scope)):
                 return stranger  # a stranger learns nothing else about the request

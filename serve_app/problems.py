@@ -128,12 +128,35 @@ def _routes(routes: list[Any]) -> Iterator[Any]:
             yield route
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "model": ProblemDetail,
-        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
-        "description": HTTPStatus(status).phrase,
-    }
-    for status in (400, 401, 403, 404, 409, 413, 415, 421, 422, 429)
+WHY: dict[int, str] = {
+    400: "Bad Request: not possible in this auth mode",
+    401: "Unauthorized: no valid bearer token (auth mode `token`)",
+    403: "Forbidden: a state change from another web site (auth mode `none`)",
+    404: "Not Found: no such id for your tenant",
+    409: "Conflict: the job already ended",
+    413: "Content Too Large: the body, the upload's values, or your storage quota",
+    415: "Unsupported Media Type: the body is not of the type this route takes",
+    421: "Misdirected Request: a Host this service does not answer to (auth mode `none`)",
+    422: "Unprocessable Content: a field, value or file that cannot be used, named",
+    429: "Too Many Requests: rate limit or queue full; see Retry-After",
+    503: "Service Unavailable: starting up; see Retry-After",
 }
-"""Declared on every route so the OpenAPI document shows the errors it really returns."""
+ALWAYS = (421, 503)
+"""What any route may answer: a Host refused (auth mode `none`), or the service starting."""
+CALLER = (401, 429)
+"""What a route that needs a caller may answer: no valid token, or too many failures."""
+BODY = (403, 413, 415, 422)
+"""What a route taking a body may answer: cross-site, too large, wrong type, invalid."""
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The problem responses a route declares in the OpenAPI document: only those it can
+    give (with `ALWAYS`), each with why it happens."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+            "description": WHY[status],
+        }
+        for status in sorted({*statuses, *ALWAYS})
+    }

@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
+from reasoning.dialects import CsvOptions, DialectError
+from reasoning.schemas import Dtype
 from serve_app import problems
 from serve_app.problems import Problem
 
@@ -23,6 +26,26 @@ except ImportError:  # python-multipart before 0.0.13
 
 MAX_NAME_LENGTH = 1000
 """Characters of the optional `name` field."""
+MAX_OPTION_BYTES = 16 * 1024
+"""Bytes of each of the other form fields (a `dtypes` object of a few hundred columns)."""
+OPTION_FIELDS: dict[str, dict[str, Any]] = {
+    "delimiter": {"type": "string", "maxLength": 1, "description": "CSV field separator "
+                  "(default: detected among comma, semicolon, tab and pipe)"},
+    "decimal": {"type": "string", "enum": [".", ","], "description": "CSV decimal mark "
+                "(default: detected; ',' reads 3,14 and 1.234,5)"},
+    "date_format": {"type": "string", "description": "strftime format of the CSV's text dates,"
+                    " e.g. %d/%m/%Y (default: ISO 8601, or day/month order read from the data)"},
+    "encoding": {"type": "string", "description": "The CSV's text encoding, e.g. cp1252 "
+                 "(default: UTF-8, else guessed, with a warning)"},
+    "dtypes": {"type": "string", "contentMediaType": "application/json", "description":
+               "A JSON object retyping columns as they are read, e.g. {\"weight\": \"float\"}"
+               " (integer, float, boolean, categorical, timestamp)"},
+    "errors": {"type": "string", "enum": ["raise", "coerce"], "description": "With `dtypes`: "
+               "'raise' (default) refuses the upload when a value does not convert, 'coerce' "
+               "makes it null (and the answer's warnings say which)"},
+}
+"""The form's optional fields besides `file` and `name` (their values stay text here)."""
+_DTYPES = TypeAdapter(dict[str, Dtype])
 
 OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -38,7 +61,7 @@ OPENAPI: dict[str, Any] = {
                             "title": "File",
                             "type": "string",
                             "contentMediaType": "application/octet-stream",
-                            "description": "A CSV or Parquet file",
+                            "description": "A CSV (.csv, .tsv, .txt) or Parquet file",
                         },
                         "name": {
                             "title": "Name",
@@ -46,8 +69,20 @@ OPENAPI: dict[str, Any] = {
                             "maxLength": MAX_NAME_LENGTH,
                             "description": "The dataset's name (default: the file name)",
                         },
+                        **OPTION_FIELDS,
                     },
-                }
+                },
+                "examples": {
+                    "semicolons": {
+                        "summary": "A European spreadsheet export, dialect detected",
+                        "value": {"file": "x;city;price\n1;harbor;3,14\n", "name": "prices"},
+                    },
+                    "explicit": {
+                        "summary": "Dialect and a column's type named",
+                        "value": {"file": "x|when|weight\n1|31/12/2023|12\n", "delimiter": "|",
+                                  "date_format": "%d/%m/%Y", "dtypes": "{\"weight\": \"float\"}"},
+                    },
+                },
             }
         },
     }
@@ -62,6 +97,8 @@ class Upload:
     content: bytes
     filename: str
     name: str | None
+    options: dict[str, str] = field(default_factory=dict)
+    """The optional fields of `OPTION_FIELDS` that were sent, as text."""
 
 
 @dataclass
@@ -72,6 +109,7 @@ class _Form:
     file: bytearray | None = None
     filename: str | None = None
     name: bytearray | None = None
+    options: dict[str, bytearray] = field(default_factory=dict)
     ended: bool = False
     _headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     _field: bytearray = field(default_factory=bytearray)
@@ -110,6 +148,9 @@ class _Form:
         elif part == "name":
             self.name = self._target = bytearray()
             self._target_limit = MAX_NAME_LENGTH * 4  # UTF-8 bytes; characters checked later
+        elif part in OPTION_FIELDS:
+            self.options[part] = self._target = bytearray()
+            self._target_limit = MAX_OPTION_BYTES
         # Any other part is ignored, as FastAPI's form parsing does; BodyLimit bounds it.
 
     def _data(self, data: bytes, start: int, end: int) -> None:
@@ -120,7 +161,11 @@ class _Form:
             if self._target is self.file:
                 raise Problem(413, f"the file is larger than the limit of "
                                    f"{self.max_file_bytes:,} bytes")
-            raise problems.invalid(["body", "name"], f"longer than {MAX_NAME_LENGTH} characters")
+            if self._target is self.name:
+                raise problems.invalid(["body", "name"],
+                                       f"longer than {MAX_NAME_LENGTH} characters")
+            raise problems.invalid(["body"], f"a form field is longer than {MAX_OPTION_BYTES:,}"
+                                   " bytes")
 
     def _end(self) -> None:
         self.ended = True
@@ -158,4 +203,44 @@ async def read_upload(request: Request, max_file_bytes: int) -> Upload:
         name = _utf8("name", bytes(form.name), "name").strip() or None
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise problems.invalid(["body", "name"], f"longer than {MAX_NAME_LENGTH} characters")
-    return Upload(bytes(form.file), form.filename or "upload", name)
+    options = {key: _utf8(key, bytes(value), key) for key, value in form.options.items()}
+    return Upload(bytes(form.file), form.filename or "upload", name,
+                  {key: value for key, value in options.items() if value != ""})
+
+
+@dataclass
+class ReadOptions:
+    """The upload's fields that say how to read the file, checked."""
+
+    csv: CsvOptions
+    dtypes: dict[str, Dtype] | None
+    errors: str
+
+
+def read_options(upload: Upload) -> ReadOptions:
+    """The upload's dialect and retyping fields as the reader takes them (422 naming the
+    field when one makes no sense)."""
+    fields = upload.options
+    delimiter = fields.get("delimiter")
+    if delimiter is not None and delimiter.lower() in ("\\t", "tab"):
+        delimiter = "\t"  # a tab is hard to type into a form field
+    try:
+        options = CsvOptions(delimiter=delimiter, decimal=fields.get("decimal"),
+                             date_format=fields.get("date_format"),
+                             encoding=fields.get("encoding"))
+    except DialectError as err:
+        field_name = next((f for f in ("delimiter", "decimal", "date_format", "encoding")
+                           if str(err).startswith(f)), "body")
+        raise problems.invalid(["body", field_name], str(err)) from None
+    dtypes = None
+    if "dtypes" in fields:
+        try:
+            dtypes = _DTYPES.validate_json(fields["dtypes"])
+        except ValidationError as err:
+            raise problems.invalid(["body", "dtypes"], "a JSON object of column: type, the type"
+                                   " one of integer, float, boolean, categorical, timestamp ("
+                                   + err.errors()[0]["msg"] + ")") from None
+    errors = fields.get("errors", "raise")
+    if errors not in ("raise", "coerce"):
+        raise problems.invalid(["body", "errors"], f"'raise' or 'coerce', not {errors!r}")
+    return ReadOptions(options, dtypes, errors)

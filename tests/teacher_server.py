@@ -1,6 +1,6 @@
 """A real HTTP teacher server on loopback, started by the tests (unit and integration).
 
-One threaded stdlib HTTP server answers the teacher protocols (DESIGN.md section 5) for
+One threaded stdlib HTTP server answers the teacher protocols (reasoning.teachers) for
 two known functions and a set of faults, and records every request it receives.
 """
 

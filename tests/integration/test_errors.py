@@ -1,4 +1,4 @@
-"""Every 4xx of DESIGN.md section 3, as problem+json that names the field."""
+"""Every 4xx of the fit API, as problem+json that names the field."""
 
 from __future__ import annotations
 

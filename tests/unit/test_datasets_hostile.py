@@ -27,10 +27,10 @@ GOOD_PARQUET = _parquet(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
     [
         ("x.csv", b" \n\r\n\t\n", "empty"),
         ("x.csv", bytes(range(0x80, 0x100)) * 4, "not UTF-8"),
-        ("x.csv", "a,b\n1,2\n".encode("utf-16"), "NUL bytes"),
+        ("x.csv", b"a,b\n1,2\n\x00\x00", "NUL bytes"),
         ("x.csv", b"\xef\xbb\xbf,,\n1,2,3\n", "blank column names (column 1, 2, 3)"),
         ("x.csv", b"a,A,a \n1,2,3\n", "duplicate column names: 'a'"),
-        ("x.xlsx", b"PK\x03\x04 a zip", "accepted: .csv, .parquet, .pq"),
+        ("x.xlsx", b"PK\x03\x04 a zip", "is a spreadsheet, not a CSV"),
         ("x.CSV.exe", b"a\n1\n", "'.exe'"),
         ("x.parquet", GOOD_PARQUET[: len(GOOD_PARQUET) // 2], "not a Parquet file"),
         ("x.parquet", GOOD_PARQUET[:4] + b"\x00" * 40 + GOOD_PARQUET[-8:], "not readable Parquet"),

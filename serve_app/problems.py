@@ -129,7 +129,7 @@ def _routes(routes: list[Any]) -> Iterator[Any]:
 
 
 WHY: dict[int, str] = {
-    400: "Bad Request: not possible in this auth mode",
+    400: "Bad Request: a body that cannot be parsed (the token route: not in auth mode none)",
     401: "Unauthorized: no valid bearer token (auth mode `token`)",
     403: "Forbidden: a state change from another web site (auth mode `none`)",
     404: "Not Found: no such id for your tenant",
@@ -145,8 +145,9 @@ ALWAYS = (421, 503)
 """What any route may answer: a Host refused (auth mode `none`), or the service starting."""
 CALLER = (401, 429)
 """What a route that needs a caller may answer: no valid token, or too many failures."""
-BODY = (403, 413, 415, 422)
-"""What a route taking a body may answer: cross-site, too large, wrong type, invalid."""
+BODY = (400, 403, 413, 415, 422)
+"""What a route taking a body may answer: unparseable, cross-site, too large, wrong type,
+invalid."""
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -85,8 +85,9 @@ def start(settings: Settings, verbose: bool = True) -> dict[str, Any]:
         route_prefix="/",
         blocking=False,
     )
-    # Up once a job would start at once: the runners and warm trial workers as well.
-    manager = ray.get_actor(JOB_MANAGER_NAME, namespace=NAMESPACE)
+    # Up once a job would start at once: the runners and warm trial workers as well. The
+    # ingress makes the JobManager in its start-up thread, once its replica runs.
+    manager = _named_actor(JOB_MANAGER_NAME, NAMESPACE, POOL_WAIT)
     if not ray.get(manager.ready.remote(POOL_WAIT)):
         log.warning("the job pool was not up after %.0f s; the first jobs will wait for it",
                     POOL_WAIT)
@@ -101,6 +102,22 @@ def start(settings: Settings, verbose: bool = True) -> dict[str, Any]:
     if stores.uses_home:
         _service_file(settings).write_text(json.dumps(info, indent=2))
     return info
+
+
+def _named_actor(name: str, namespace: str, timeout: float) -> Any:
+    """The named actor, waiting up to `timeout` seconds for someone to create it."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 RAY_LOGGERS = ("ray", "ray.serve")

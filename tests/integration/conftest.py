@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,14 +100,15 @@ _demos: list[DemoOnACluster] = []
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Launch the service as soon as the session knows it will run integration tests, and
-    the CLI test's demo (on a Ray of its own) if it will run, so that their process starts
-    and imports overlap the unit tests, which run first."""
+    the CLI test's demo (on a Ray of its own, which then serves in auth mode `none` for the
+    hostile tests) if either will run, so that their process starts and imports overlap the
+    unit tests, which run first."""
     if session.config.option.collectonly:
         return
     chosen = [item for item in session.items if item.get_closest_marker("integration")]
     if chosen:
         _launched.append(_launch_service())
-    if any(item.path.name == "test_cli.py" for item in chosen):
+    if any(item.path.name in ("test_cli.py", "test_hostile.py") for item in chosen):
         _demos.append(DemoOnACluster())
 
 
@@ -132,11 +134,19 @@ def demo_run() -> Iterator[DemoOnACluster]:
 
 
 @pytest.fixture(scope="session")
+def open_service(demo_run: DemoOnACluster) -> Service:
+    """`reasoning serve` in auth mode `none` (the default a laptop user gets), on the demo's
+    cluster and home once the demo is done."""
+    return demo_run.open_service()
+
+
+@pytest.fixture(scope="session")
 def service(request: pytest.FixtureRequest) -> Iterator[Service]:
     svc = _launched.pop() if _launched else _launch_service()
     try:
         yield svc.wait_ready()
     finally:
+        _leave_ray()  # a driver left joined would wait a minute for the stopped Ray, then exit
         svc.stop()
         if request.session.testsfailed:
             print(f"\nthe service's home and log are kept for a look: {svc.home}")
@@ -218,6 +228,14 @@ def some_model(client: httpx.Client, fits: dict[str, dict]) -> dict[str, Any]:
 
 
 _joined: dict[str, str] = {}
+
+
+def _leave_ray() -> None:
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 @pytest.fixture

@@ -34,8 +34,9 @@ def free_port() -> int:
 class Service:
     """Starts, stops and restarts one service process with its own home and port."""
 
-    def __init__(self, home: Path, port: int | None = None, **env: str) -> None:
-        self.home, self.port = home, port or free_port()
+    def __init__(self, home: Path, port: int | None = None, args: tuple[str, ...] = (),
+                 **env: str) -> None:
+        self.home, self.port, self.args = home, port or free_port(), args
         self.stores = Stores.resolve(home, env.get("REASONING_STORE"))
         """The service's stores, for tests that look inside them."""
         self.url = f"http://127.0.0.1:{self.port}"
@@ -52,7 +53,7 @@ class Service:
         """Start `reasoning serve` and return at once; `wait_ready` waits for it."""
         self.home.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "serve_app.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--home", str(self.home)]
+               "--port", str(self.port), "--home", str(self.home), *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          env=self.env, start_new_session=True)
@@ -215,7 +216,9 @@ class RayHead:
 
 
 class DemoOnACluster:
-    """`reasoning demo --address` on a Ray head of its own, run in a thread from creation.
+    """`reasoning demo --address` on a Ray head of its own, run in a thread from creation;
+    then `reasoning serve` in auth mode `none` on the same cluster and home, as a laptop
+    user runs it, for the browser tests (`open_service`) until the session ends.
 
     It shares nothing with the session's service, so the session starts it when collection
     ends (conftest.py) and its minute of process starts overlaps the unit tests; the test
@@ -227,6 +230,8 @@ class DemoOnACluster:
         self.done: subprocess.CompletedProcess[str] | None = None
         self.head_outlived_demo = False
         self.error: BaseException | None = None
+        self.open: Service | None = None
+        self.open_ready, self.closing = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._run, name="demo", daemon=True)
         self.thread.start()
 
@@ -241,16 +246,34 @@ class DemoOnACluster:
                 )
                 # The demo ended its own work but must leave the cluster it joined running.
                 self.head_outlived_demo = head.proc is not None and head.proc.poll() is None
+                self.open = Service(self.home / "home", args=("--address", head.address),
+                                    REASONING_AUTH_MODE="none").start()
+                self.open_ready.set()
+                self.closing.wait()
+                self.open.stop()
         except BaseException as err:  # handed to the test, which raises it
             self.error = err
+        finally:
+            self.open_ready.set()
 
     def result(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        self.thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self.done is None and self.error is None and time.monotonic() < deadline:
+            time.sleep(0.5)
         if self.error is not None:
             raise self.error
         assert self.done is not None, "the demo did not end in time"
         return self.done
 
+    def open_service(self, timeout: float = 600) -> Service:
+        """The service in auth mode `none` that runs after the demo."""
+        self.open_ready.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        assert self.open is not None, "the open service did not start in time"
+        return self.open
+
     def close(self) -> None:
-        self.thread.join(330)  # the head is stopped by the thread itself
+        self.closing.set()
+        self.thread.join(420)  # the head is stopped by the thread itself
         shutil.rmtree(self.home, ignore_errors=True)

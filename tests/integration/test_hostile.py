@@ -3,6 +3,7 @@ and a rejected upload leaves no dataset (nor a folder) behind."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -387,9 +388,10 @@ def test_a_stranger_gets_401_before_the_service_reads_the_body(service, client, 
     assert client.get("/healthz").status_code == 200
 
 
-def test_the_token_route_takes_a_small_body(service):
-    response = httpx.post(f"{service.url}/v1/auth/token", timeout=30,
-                          json={"api_key": "rk_" + "x" * 10_000})
+def test_the_token_route_takes_a_small_body(service, bystanders):
+    with bystanders:
+        response = httpx.post(f"{service.url}/v1/auth/token", timeout=30,
+                              json={"api_key": "rk_" + "x" * 10_000})
     assert "/v1/auth/token takes at most 4,096 bytes" in _problem(response, 413)["detail"]
 
 
@@ -496,7 +498,8 @@ def test_guessing_a_keys_secret_locks_that_key_and_no_other(service):
     assert int(locked.headers["retry-after"]) >= 1
 
 
-def test_a_tenant_over_its_storage_quota_gets_413_and_no_one_else(service, client):
+def test_a_tenant_over_its_storage_quota_gets_413_and_no_one_else(service, client,
+                                                                   bystanders):
     """A tenant whose datasets already take 10 GiB: one catalog row says so (making the
     objects would take minutes), and nothing more is stored for it."""
     from datetime import UTC, datetime
@@ -517,7 +520,7 @@ def test_a_tenant_over_its_storage_quota_gets_413_and_no_one_else(service, clien
             dataset_id=str(big.dataset_id), tenant="delta", created_at=big.created_at.isoformat(),
             info=big.model_dump_json(), bytes=10 * 2**30))
     with httpx.Client(base_url=service.url, timeout=30,
-                      headers={"authorization": f"Bearer {token}"}) as delta:
+                      headers={"authorization": f"Bearer {token}"}) as delta, bystanders:
         upload = delta.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,2\n3,4\n")})
         assert "the quota is" in _problem(upload, 413)["detail"]
         fit = delta.post("/v1/reasoning/fit", json={
@@ -545,3 +548,72 @@ def test_a_fit_whose_design_matrix_is_too_big_is_422_at_submit(client, bystander
     assert "20,000 rows × 15,001 columns = 300,020,000 cells, 1.5 times the limit" in detail
     assert "street (15,001)" in detail
     assert len(client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]) == jobs_before
+
+
+# -- a web page against the service in auth mode `none` ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def open_client(open_service: Service) -> Iterator[httpx.Client]:
+    """A client that is not a browser: no Origin, no Sec-Fetch-Site."""
+    with httpx.Client(base_url=open_service.url, timeout=30) as http:
+        yield http
+
+
+def test_a_web_page_cannot_drive_the_service_in_auth_mode_none(open_service, open_client):
+    """DNS rebinding (a name the page controls, pointed at 127.0.0.1), a cross-site form or
+    `fetch`, a sandboxed frame: each refused before it reaches a route, while the service
+    answers its own clients at once, and nothing is stored."""
+    listed = _datasets(open_client)
+    upload = form(part("file", b"x,y\n1,2\n3,4\n", filename="t.csv"))
+    attacker = "http://attacker.example"
+    with Bystanders(open_service, open_client):
+        rebound = open_client.get("/v1/datasets",
+                                  headers={"host": f"attacker.example:{open_service.port}"})
+        assert "REASONING_ALLOWED_HOSTS" in _problem(rebound, 421)["detail"]
+        for headers in ({"origin": attacker}, {"origin": "null"},
+                        {"sec-fetch-site": "cross-site"}):
+            response = open_client.post("/v1/datasets", content=upload,
+                                        headers={"content-type": FORM, **headers})
+            assert "another web site" in _problem(response, 403)["detail"], headers
+        # What a page may send without a preflight never reaches a JSON route.
+        for content_type, body in (("text/plain", b'{"dataset_id": "x"}'),
+                                   ("application/x-www-form-urlencoded", b"dataset_id=x")):
+            _problem(open_client.post("/v1/reasoning/fit", content=body,
+                                      headers={"content-type": content_type}), 415)
+        # No CORS: a preflight is not granted and no answer is readable by another origin.
+        preflight = open_client.options("/v1/reasoning/fit", headers={
+            "origin": attacker, "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type"})
+        read = open_client.get("/v1/datasets", headers={"origin": attacker})
+        assert read.status_code == 200
+        for answer in (preflight, read):
+            assert not any(h.startswith("access-control-") for h in answer.headers), answer
+    # The service's own pages and clients are not refused.
+    own = open_client.get("/v1/datasets", headers={"origin": open_service.url,
+                                                   "sec-fetch-site": "same-origin"})
+    assert own.status_code == 200 and _datasets(open_client) == listed
+
+
+def test_serve_tells_the_ingress_where_it_listens(ray_driver, tmp_path, monkeypatch):
+    """However the app is deployed (`serve run`, a Serve config, `build_app`), the ingress
+    reads the address from Serve's controller and refuses a bind beyond loopback in auth
+    mode `none` before it touches anything. (Nothing here binds beyond loopback: the
+    controller's record is read for real, then replaced by one that says 0.0.0.0.)"""
+    from types import SimpleNamespace
+
+    from ray.serve import context
+
+    from serve_app import app
+    from serve_app.runtime import UnsafeBind, serve_listen_host
+
+    assert serve_listen_host("unknown") == "127.0.0.1"  # the running controller's record
+    told = SimpleNamespace(http_config=SimpleNamespace(host="0.0.0.0"))
+    monkeypatch.setattr(context, "_get_global_client", lambda **_: told)
+    home = tmp_path / "never-made"
+    # What a Serve replica runs: @serve.ingress makes the class's __init__ a coroutine.
+    ingress = app.ReasoningIngress.func_or_class
+    with pytest.raises(UnsafeBind, match="refusing to listen on 0.0.0.0"):
+        asyncio.run(ingress.__init__(ingress.__new__(ingress), {
+            "home": str(home), "auth_mode": "none", "allow_open_bind": False}, None))
+    assert not home.exists()

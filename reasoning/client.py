@@ -318,10 +318,12 @@ class Client:
                           headers={"accept": "text/html"}).text
 
     def predict(
-        self, model_id: str | uuid.UUID, frame: pd.DataFrame, top_k: int | None = 5
+        self, model_id: str | uuid.UUID, frame: pd.DataFrame, top_k: int | None = 5,
+        pairs: bool = False,
     ) -> Scored:
         """Score a frame's rows (columns the model does not use are left out), in batches of
-        the service's per-request limit."""
+        the service's per-request limit. With `pairs`, a gam's pair terms are reasons of
+        their own (a column "a & b" in `reasons`) instead of halves in their columns'."""
         card = self.model(model_id)
         features = [c.name for c in card.features]
         missing = [name for name in features if name not in frame.columns]
@@ -332,7 +334,7 @@ class Client:
             PredictResponse.model_validate(self._send(
                 "POST", f"/v1/models/{model_id}/predict",
                 json={"dataframe_split": _split(rows.iloc[start:start + PREDICT_BATCH]),
-                      "top_k": top_k},
+                      "top_k": top_k, "pairs": pairs},
             ).json())
             for start in range(0, max(len(rows), 1), PREDICT_BATCH)
         ] if len(rows) else []
@@ -350,6 +352,7 @@ def _scored(responses: list[PredictResponse], features: list[str], index: pd.Ind
     predictions: list[Any] = []
     probabilities: list[list[float]] = []
     reasons: list[dict[str, float]] = []
+    terms = list(features)  # and the pair terms, when asked for, as they appear
     classes = responses[0].classes if responses else None
     for answer in responses:
         predictions += answer.predictions
@@ -357,10 +360,11 @@ def _scored(responses: list[PredictResponse], features: list[str], index: pd.Ind
         for row in answer.explanations:
             cells = dict.fromkeys(features, float("nan"))
             cells.update({r.column: r.contribution for r in row.reasons})
+            terms += [r.column for r in row.reasons if r.columns and r.column not in terms]
             reasons.append({**cells, "base_value": row.base_value, "output": row.output})
     table = pd.DataFrame({"prediction": predictions}, index=index)
     if classes is not None and probabilities:
         for k, name in enumerate(classes):
             table[f"p({name})"] = [p[k] for p in probabilities]
-    columns = [*features, "base_value", "output"]
+    columns = [*terms, "base_value", "output"]
     return Scored(table, pd.DataFrame(reasons, index=index, columns=columns), responses)

@@ -100,6 +100,12 @@ def label_metrics(
     return evaluate(task_kind, y, model, X)
 
 
+DIFFMODEL_PARAMS: dict[str, dict[str, Any]] = {"gam": {"n_pairs": 10}}
+"""A DiffModel student's hyperparameters (there is no search: the teacher's values and
+slopes are noiseless): a gam takes the pair terms that explain what its additive fit left,
+up to 10, pairs that explain nothing being left out."""
+
+
 def diffmodel_fit(
     data: Any, teacher: HttpTeacher, grads_url: str, family: str, random_state: int
 ) -> tuple[ReasoningModel, Metrics]:
@@ -115,7 +121,7 @@ def diffmodel_fit(
     student = fit_sobolev(
         X.iloc[:n_fit].reset_index(drop=True), values[:n_fit], jac_fit, family=family,
         task_kind="regression" if classes is None else "classification", classes=classes,
-        random_state=random_state,
+        params=DIFFMODEL_PARAMS.get(family), random_state=random_state,
     )
     t_test = answer.values[n_fit:]
     student_jac = student.jacobian(data.X_test).transpose(0, 2, 1)  # (n, K, d)

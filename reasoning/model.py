@@ -25,6 +25,7 @@ from reasoning.encoding import (
 )
 from reasoning.families import FAMILIES, Family, FittedCore, Task, get_family
 from reasoning.families.base import TASK_KINDS, mirror_binary
+from reasoning.interactions import rank_pairs
 
 _CHUNK_CELLS = 2_000_000  # design cells x outputs per batch in the global explanation
 TEACHER_EPS = 1e-6
@@ -32,6 +33,8 @@ TEACHER_EPS = 1e-6
 
 CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
 """(family, resolved params, fitted encoder, input frame, design matrix) -> fitted core."""
+Residuals = Callable[[FittedCore, np.ndarray], np.ndarray]
+"""(fitted core, design matrix) -> what the core left unexplained, (n,) or (n, outputs)."""
 
 
 def teacher_logits(proba: Any, eps: float = TEACHER_EPS) -> np.ndarray:
@@ -173,6 +176,12 @@ class ReasoningModel(BaseEstimator):
                 raise ValueError(f"class labels must be mutually comparable: {exc}") from None
             task = Task("classification", len(classes))
             target = np.searchsorted(classes, values)
+        def residuals(core: FittedCore, Z: np.ndarray) -> np.ndarray:
+            if task.kind == "regression":
+                return target - core.decision(Z)[:, 0]
+            gap = np.eye(task.n_classes)[target] - core.proba(Z)  # the log-loss gradient
+            return gap[:, 1] if task.is_binary else gap
+
         return self._fit_with(
             X,
             task,
@@ -180,6 +189,7 @@ class ReasoningModel(BaseEstimator):
             lambda family, params, _enc, _frame, Z: family.fit(
                 Z, target, task, params, self.random_state
             ),
+            residuals,
         )
 
     def fit_soft(self, X: pd.DataFrame, targets: Any, classes: Sequence[Any]) -> ReasoningModel:
@@ -215,6 +225,7 @@ class ReasoningModel(BaseEstimator):
             lambda family, params, _enc, _frame, Z: family.fit_soft(
                 Z, outputs, task, params, self.random_state
             ),
+            lambda core, Z: outputs - fitted_outputs(core.decision(Z), task.n_outputs),
         )
 
     def _checked_frame(self, X: Any) -> pd.DataFrame:
@@ -228,12 +239,15 @@ class ReasoningModel(BaseEstimator):
         return X
 
     def _fit_with(
-        self, X: pd.DataFrame, task: Task, classes: np.ndarray | None, fit_core: CoreFit
+        self, X: pd.DataFrame, task: Task, classes: np.ndarray | None, fit_core: CoreFit,
+        residuals: Residuals,
     ) -> ReasoningModel:
         """Resolve params, encode X, let ``fit_core`` fit the core, and store the fitted state.
 
         Shared by ``fit``, ``fit_soft`` and ``reasoning.sobolev`` so that every way of fitting
-        leaves the same attributes behind.
+        leaves the same attributes behind. A family with pair terms (GA²M) is fitted twice:
+        additive first, then with the pairs that best explain what that fit left over
+        (``residuals``; ``reasoning.interactions``) added to the encoding.
         """
         family = get_family(self.family)
         params = family.resolve_params(self.params)
@@ -241,6 +255,12 @@ class ReasoningModel(BaseEstimator):
         encoder = family.make_encoder(params).fit(X, features)
         Z = encoder.transform(X)
         core = fit_core(family, params, encoder, X, Z)
+        if n_pairs := family.pair_terms(params):
+            contrib = np.abs(core.contributions(Z)).sum(axis=2) @ encoder.input_weights()
+            pairs = rank_pairs(X, features, residuals(core, Z), contrib.mean(axis=0), n_pairs)
+            if pairs:
+                Z = encoder.add_pairs(X, pairs).transform(X)
+                core = fit_core(family, params, encoder, X, Z)
         if classes is None:
             if hasattr(self, "classes_"):
                 del self.classes_
@@ -253,9 +273,7 @@ class ReasoningModel(BaseEstimator):
         self.features_: list[Feature] = features
         self.n_features_in_: int = len(features)
         self.feature_names_in_: np.ndarray = np.array([f.name for f in features], dtype=object)
-        groups = encoder.groups_
-        self._group_matrix = np.zeros((len(groups), len(features)))
-        self._group_matrix[np.arange(len(groups)), groups] = 1.0
+        self._group_matrix = encoder.input_weights()
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -307,9 +325,9 @@ class ReasoningModel(BaseEstimator):
         return np.asarray(self.core_.contributions(Z), dtype=np.float64)
 
     def _to_inputs(self, design_contrib: np.ndarray) -> np.ndarray:
-        """Sum one-hot pieces, spline bases and missing indicators back to input columns."""
-        per_input = np.matmul(design_contrib.transpose(0, 2, 1), self._group_matrix)
-        return np.ascontiguousarray(per_input.transpose(0, 2, 1))
+        """Sum one-hot pieces, spline bases and missing indicators back to input columns, and
+        half of each pair term to each of its two (``TableEncoder.input_weights``)."""
+        return _by_terms(design_contrib, self._group_matrix)
 
     def _predicted_index(self, raw: np.ndarray) -> np.ndarray:
         if self.task_.kind == "regression":
@@ -358,9 +376,16 @@ class ReasoningModel(BaseEstimator):
         if len(Z) == 0:
             return np.zeros((0, self.n_features_in_, self.n_outputs_))
         design_grad = np.asarray(self.core_.design_jacobian(Z), dtype=np.float64)
-        slope = self.encoder_.design_derivative(frame)
-        out = self._to_inputs(design_grad * slope[:, :, None])
-        out[:, ~self.encoder_.differentiable_inputs(), :] = np.nan
+        encoder = self.encoder_
+        out = np.zeros((len(Z), self.n_features_in_, self.n_outputs_))
+        # Each design column moves with its source input; a pair column with its partner too.
+        for inputs, slope in ((encoder.groups_, encoder.design_derivative(frame)),
+                              (encoder.partners_, encoder.partner_derivative(frame))):
+            touched = np.flatnonzero(inputs >= 0)
+            chain = design_grad[:, touched, :] * slope[:, touched, None]
+            for k in range(self.n_outputs_):
+                out[:, :, k] += _sum_by(chain[:, :, k], inputs[touched], self.n_features_in_)
+        out[:, ~encoder.differentiable_inputs(), :] = np.nan
         return out
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -371,11 +396,27 @@ class ReasoningModel(BaseEstimator):
 
     # ----- explanations --------------------------------------------------------------------
 
-    def explain(self, X: pd.DataFrame, top_k: int | None = 5) -> list[dict[str, Any]]:
+    def _term_weights(self) -> np.ndarray:
+        """(n_design, n_features + n_pairs): each design column's contribution to one term,
+        an input column's own (its pair terms left out) or a whole pair term."""
+        encoder = self.encoder_
+        weights = np.zeros((encoder.n_design, self.n_features_in_ + len(encoder.pairs_)))
+        own = np.flatnonzero(encoder.partners_ < 0)
+        weights[own, encoder.groups_[own]] = 1.0
+        for k in range(len(encoder.pairs_)):
+            weights[encoder.pair_indices(k), self.n_features_in_ + k] = 1.0
+        return weights
+
+    def explain(
+        self, X: pd.DataFrame, top_k: int | None = 5, pairs: bool = False
+    ) -> list[dict[str, Any]]:
         """Per row: output, base_value and the top_k reasons by |contribution| (None = all).
 
         For classification the output is the predicted class's raw output (and "class" names
-        it); decision trees add "rule", the row's path as text.
+        it); decision trees add "rule", the row's path as text. With pair terms, each column's
+        reason holds half of each pair it is in; ``pairs=True`` gives the pair terms as reasons
+        of their own instead ("columns" names both, "value" holds both values), beside each
+        column's own term.
         """
         if top_k is not None and (isinstance(top_k, bool) or int(top_k) < 0):
             raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
@@ -385,9 +426,17 @@ class ReasoningModel(BaseEstimator):
         # The family convention makes this the raw output (to 1e-6) without a second pass.
         raw = base + design_contrib.sum(axis=1)
         pred = self._predicted_index(raw)
-        contrib = self._to_inputs(design_contrib)
-        names = [f.name for f in self.features_]
+        names: list[Any] = [f.name for f in self.features_]
         values = [_column_json(frame[f.name], f.dtype) for f in self.features_]
+        if pairs and self.encoder_.pairs_:
+            contrib = _by_terms(design_contrib, self._term_weights())
+            position = {name: j for j, name in enumerate(names)}
+            for a, b in self.encoder_.pair_names():
+                names.append((a, b))
+                values.append([[va, vb] for va, vb in zip(values[position[a]],
+                                                           values[position[b]], strict=True)])
+        else:
+            contrib = self._to_inputs(design_contrib)
         rules = self.core_.rules(Z, self.encoder_.design_) if len(Z) else None
         limit = None if top_k is None else int(top_k)
         out: list[dict[str, Any]] = []
@@ -398,10 +447,7 @@ class ReasoningModel(BaseEstimator):
             entry: dict[str, Any] = {
                 "output": float(raw[i, k]),
                 "base_value": float(base[k]),
-                "reasons": [
-                    {"column": names[j], "value": values[j][i], "contribution": float(row[j])}
-                    for j in order
-                ],
+                "reasons": [_reason(names[j], values[j][i], float(row[j])) for j in order],
             }
             if self.task_.kind == "classification":
                 entry["class"] = json_scalar(self.classes_[k])
@@ -451,7 +497,47 @@ class ReasoningModel(BaseEstimator):
             f.name: self._shape(f, frame[f.name], curve_values[:, j], contrib[:, j, :], grid)
             for j, f in enumerate(self.features_)
         }
-        return {"importance": importance, "shapes": shapes}
+        explanation: dict[str, Any] = {"importance": importance, "shapes": shapes}
+        if self.encoder_.pairs_:
+            terms = _by_terms(self._design_contributions(Z), self._term_weights())
+            strength = np.abs(terms[np.arange(len(Z)), self.n_features_in_:, pred]).mean(axis=0)
+            shown = int(np.bincount(pred).argmax()) if len(pred) else 0
+            explanation["pairs"] = sorted(
+                ({"columns": list(names), "importance": float(strength[k]),
+                  "surface": self._surface(k, frame, shown)}
+                 for k, names in enumerate(self.encoder_.pair_names())),
+                key=lambda term: -term["importance"])
+        return explanation
+
+    def _surface(self, k: int, frame: pd.DataFrame, shown: int, size: int = 12
+                 ) -> dict[str, Any]:
+        """The k-th pair term on a grid of its two columns' values: levels for categories
+        and booleans, quantiles of the rows for numbers; other columns play no part."""
+        encoder = self.encoder_
+        axes = [_grid_values(encoder.features_[i], frame[encoder.features_[i].name], size)
+                for i in encoder.pairs_[k]]
+        a, b = (encoder.features_[i].name for i in encoder.pairs_[k])
+        grid = pd.DataFrame({a: np.repeat(axes[0], len(axes[1])),
+                             b: np.tile(axes[1], len(axes[0]))})
+        # An additive core's design columns contribute each on its own: the other columns'
+        # values do not matter, and only the pair's own are summed.
+        Z = np.zeros((len(grid), encoder.n_design))
+        cols = encoder.pair_indices(k)
+        Z[:, cols] = encoder.pair_design(k, grid)
+        values = self._design_contributions(Z)[:, cols, :].sum(axis=1)  # (cells, K)
+        shape = (len(axes[0]), len(axes[1]))
+        out_k = 0 if self.task_.kind == "regression" else 1 if self.n_outputs_ == 2 else shown
+        surface: dict[str, Any] = {
+            "x": [_grid_json(encoder.features_[encoder.pairs_[k][0]], v) for v in axes[0]],
+            "y": [_grid_json(encoder.features_[encoder.pairs_[k][1]], v) for v in axes[1]],
+            "contribution": values[:, out_k].reshape(shape).tolist(),
+        }
+        if self.task_.kind == "classification" and self.n_outputs_ > 2:
+            surface["class"] = json_scalar(self.classes_[shown])
+            surface["classes"] = [json_scalar(c) for c in self.classes_]
+            surface["by_class"] = [values[:, c].reshape(shape).tolist()
+                                   for c in range(self.n_outputs_)]
+        return surface
 
     def _shape(
         self,
@@ -507,6 +593,50 @@ class ReasoningModel(BaseEstimator):
         if feature.dtype == "integer" and float(center).is_integer():
             return int(center)
         return float(center)
+
+
+def _grid_values(feature: Feature, series: pd.Series, size: int) -> np.ndarray:
+    """Values to draw a surface at: a column's levels, or up to ``size`` quantiles."""
+    if feature.dtype in ("categorical", "boolean"):
+        present = series.dropna()
+        levels = sorted({json_scalar(v) for v in present}, key=str)
+        return np.array(levels, dtype=object)
+    numbers = to_float(series, feature.dtype)
+    numbers = numbers[~np.isnan(numbers)]
+    if numbers.size == 0:
+        return np.array([0.0])
+    grid = np.unique(np.quantile(numbers, np.linspace(0.0, 1.0, size)))
+    if feature.dtype == "timestamp":  # whole days: plenty for a surface, and short labels
+        return np.array([days_to_timestamp(v) for v in np.unique(np.round(grid))],
+                        dtype=object)
+    return grid
+
+
+def _grid_json(feature: Feature, value: Any) -> Any:
+    if feature.dtype in ("categorical", "boolean", "timestamp"):
+        return json_scalar(value)
+    return ReasoningModel._x_json(feature, float(value))
+
+
+def _by_terms(design_contrib: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(n, d, K) design-column contributions -> (n, terms, K) with a (d, terms) weighting."""
+    return np.ascontiguousarray(
+        np.matmul(design_contrib.transpose(0, 2, 1), weights).transpose(0, 2, 1))
+
+
+def _reason(name: str | tuple[str, str], value: Any, contribution: float) -> dict[str, Any]:
+    """One reason: an input column's, or a pair term's (named "a & b", both in "columns")."""
+    if isinstance(name, tuple):
+        return {"column": " & ".join(name), "columns": list(name), "value": value,
+                "contribution": contribution}
+    return {"column": name, "value": value, "contribution": contribution}
+
+
+def _sum_by(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n, m) values summed over columns with the same group -> (n, n_groups)."""
+    out = np.zeros((len(values), n_groups))
+    np.add.at(out.T, groups, values.T)
+    return out
 
 
 def _column_json(series: pd.Series, dtype: str) -> list[Any]:

@@ -111,10 +111,11 @@ def rows_frame(request: PredictRequest, features: list[Column]) -> pd.DataFrame:
 
 
 def predict_response(
-    model: ReasoningModel, model_id: str, frame: pd.DataFrame, top_k: int | None
+    model: ReasoningModel, model_id: str, frame: pd.DataFrame, top_k: int | None,
+    pairs: bool = False,
 ) -> PredictResponse:
     """Predictions, class probabilities, and per-row reasons that sum to the output."""
-    explained = model.explain(frame, top_k=top_k)
+    explained = model.explain(frame, top_k=top_k, pairs=pairs)
     explanations = [RowExplanation(**e) for e in explained]
     if model.task_kind == "classification":
         # The explained class is the prediction; one contributions pass serves both.

@@ -30,6 +30,7 @@ from reasoning.schemas import (
     ModelCard,
     Not,
     Or,
+    PairTerm,
     PredictResponse,
     RowExplanation,
     Trial,
@@ -552,6 +553,44 @@ def shape_chart(
     return fig, note
 
 
+def _axis_labels(values: Sequence[Any], limit: int = 8) -> tuple[list[float], list[str]]:
+    """Positions and short labels for a surface's axis: every level, or about `limit`."""
+    step = max(1, math.ceil(len(values) / limit))
+    positions = list(range(0, len(values), step))
+    return [p + 0.5 for p in positions], [_clip(fmt_value(values[i]), 12) for i in positions]
+
+
+def pair_chart(term: PairTerm, unit: str) -> Figure:
+    """A pair term's surface as a heat map: the first column across, the second up, the
+    contribution as colour (the waterfalls' orange adds, blue takes away), the same scale
+    either side of 0."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    colours = LinearSegmentedColormap.from_list("contribution", [NEGATIVE, "#ffffff", POSITIVE])
+    surface = term.surface
+    xs, ys = list(surface.get("x", [])), list(surface.get("y", []))
+    grid = [[float(v) for v in row] for row in surface.get("contribution", [])]
+    reach = max((abs(v) for row in grid for v in row), default=0.0) or 1.0
+    ylabels = _axis_labels(ys)
+    fig, ax = _plot(5.6, 3.4, title=True, right=1.3,
+                    label_chars=max(map(len, ylabels[1]), default=4))
+    # Vector cells (pcolormesh), not an image: an embedded bitmap is a data: URL, which the
+    # page's Content-Security-Policy would not load.
+    image = ax.pcolormesh([list(col) for col in zip(*grid, strict=True)] if grid else [[0.0]],
+                          cmap=colours, vmin=-reach, vmax=reach)
+    ax.set_xlim(0, max(len(xs), 1))
+    ax.set_ylim(0, max(len(ys), 1))
+    ax.set_xticks(*_axis_labels(xs))
+    ax.set_yticks(*ylabels)
+    first, second = term.columns
+    ax.set_xlabel(_clip(first, 60))
+    ax.set_ylabel(_clip(second, 60))
+    bar = fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03)
+    bar.set_label(f"contribution ({unit})")
+    ax.set_title(_clip(f"{first} & {second}", 60), loc="left")
+    return fig
+
+
 def _reason_label(column: str, value: Any) -> str:
     return f"{_clip(column, 24)} = {_clip(fmt_value(value), 18)}"
 
@@ -896,7 +935,38 @@ def _explanation_section(card: ModelCard, task: _Task) -> str:
             f"<code>{esc(feature.name)}</code> ({esc(feature.dtype)}): its contribution to "
             f"{target} at each value.{esc(''.join(note_holder))}",
             "shape-chart", column=feature.name))
-    parts.append("</div></section>")
+    parts.append("</div>")
+    parts.append(_pairs_part(card, task))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _pairs_part(card: ModelCard, task: _Task) -> str:
+    """The pair terms of a GA²M: their importance, and a heat map of each one's surface."""
+    pairs = card.explanation.pairs
+    if not pairs:
+        return ""
+    target = esc(task.shape_unit) if not task.multiclass else "the score of the class named"
+    parts = [
+        "<h3>Pairs of columns that act together</h3>",
+        '<p class="note">Interaction terms: what two columns add together beyond what each '
+        "adds alone. Each column's reason (and its shape above) holds half of each pair it "
+        "is in; predict with <code>pairs: true</code> to see the pairs as reasons of their "
+        "own.</p>",
+        _table(["columns", "importance"],
+               [[esc(" & ".join(t.columns)), fmt_number(t.importance)] for t in pairs],
+               numeric=[1], css="pairs"),
+        '<div class="grid">',
+    ]
+    for n, term in enumerate(pairs):
+        shown = term.surface.get("class")
+        scope = f" ({esc(_level(shown))})" if shown is not None else ""
+        parts.append(_chart(
+            _draw(lambda term=term: pair_chart(term, task.shape_unit), f"pair{n}"),
+            f"<code>{esc(term.columns[0])}</code> and <code>{esc(term.columns[1])}</code>: "
+            f"their joint contribution to {target}{scope} at each pair of values.",
+            "pair-chart", columns=" & ".join(term.columns)))
+    parts.append("</div>")
     return "".join(parts)
 
 

@@ -547,6 +547,22 @@ class Explanation(BaseModel):
     shapes: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="Per input column, the mean contribution (y) at "
         "each value or level (x)")
+    pairs: list[PairTerm] = Field(
+        default_factory=list, description="The model's pairwise interaction terms (gam with "
+        "n_pairs > 0), most important first; each column's importance and shape include half "
+        "of each pair it is in")
+
+
+class PairTerm(BaseModel):
+    """One pairwise interaction term of a gam (GA²M): its two columns and its surface."""
+
+    columns: list[str] = Field(description="The two input columns", min_length=2,
+                               max_length=2)
+    importance: float = Field(description="Mean absolute contribution of the term")
+    surface: dict[str, Any] = Field(
+        description="The term's contribution on a grid: x (first column's values), y "
+        "(second column's), contribution[i][j] at (x[i], y[j]); multiclass adds classes and "
+        "by_class, and contribution is then that of `class`, the class predicted most often")
 
 
 class ModelCard(BaseModel):
@@ -618,6 +634,9 @@ class PredictRequest(BaseModel):
     dataframe_split: DataframeSplit | None = None
     dataframe_records: Records | None = None
     top_k: int | None = Field(default=5, ge=1, description="Reasons per row; null for all.")
+    pairs: bool = Field(default=False, description="A gam's pairwise interaction terms as "
+                        "reasons of their own (naming both columns), beside each column's own "
+                        "term; by default each column's reason holds half of each pair it is in")
 
     @model_validator(mode="after")
     def _exactly_one_shape(self) -> PredictRequest:
@@ -681,10 +700,12 @@ class GradsResponse(BaseModel):
 
 
 class Reason(BaseModel):
-    """One input column's part in a prediction."""
+    """One input column's part in a prediction (or, asked for with `pairs`, a pair term's)."""
 
-    column: str = Field(description="The input column")
-    value: Any = Field(description="Its value in the row")
+    column: str = Field(description="The input column (a pair term: \"a & b\")")
+    columns: list[str] | None = Field(default=None, description="A pair term's two input "
+                                      "columns; absent for a column's own reason")
+    value: Any = Field(description="Its value in the row (a pair term: both values)")
     contribution: float = Field(description="What it added to the output (the output is the "
                                 "base value plus every column's contribution)")
 

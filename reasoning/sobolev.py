@@ -2,7 +2,10 @@
 
 A DiffModel teacher gives values f(x) and Jacobians J(x) at the dataset's rows. A ``linear`` or
 ``gam`` student is g(x) = b + w . z(x), with z the design row, so dg/dx_c = w . dz/dx_c where
-dz/dx_c is the encoder's ``design_derivative`` (nonzero only in column c's own design columns).
+dz/dx_c is the encoder's ``design_derivative`` (nonzero only in column c's own design columns
+and in the pair terms c is one side of, where ``partner_derivative`` gives it when c is the
+second side). Pair terms are products of two bases, still linear in w: chosen after an additive
+fit like the label fit chooses them, they leave the fit one least-squares solve.
 Value and derivative conditions are both linear in w, so one least-squares problem fits them:
 
     min_(w, b)  sum_i (b + w . z_i - f_i)^2  +  lambda sum_(i, c) (w . dz_i/dx_c - J_ic)^2
@@ -30,7 +33,7 @@ from sklearn.linear_model import Ridge
 from reasoning.encoding import TableEncoder, to_float
 from reasoning.families import Family, Task
 from reasoning.families.linear import LinearCore
-from reasoning.model import ReasoningModel, teacher_outputs
+from reasoning.model import ReasoningModel, fitted_outputs, teacher_outputs
 
 SOBOLEV_FAMILIES: tuple[str, ...] = ("linear", "gam")
 """Families linear in their parameters: their Sobolev fit is one least-squares solve."""
@@ -111,7 +114,8 @@ def fit_sobolev(
         ridge.intercept_ = float(intercept[0]) if squeeze else intercept
         return LinearCore(task, ridge, z_mean)
 
-    return model._fit_with(frame, task, classes_arr, fit_core)
+    return model._fit_with(frame, task, classes_arr, fit_core,
+                           lambda core, Z: f - fitted_outputs(core.decision(Z), task.n_outputs))
 
 
 def stack_rows(
@@ -129,8 +133,10 @@ def stack_rows(
     (row, column), d(design)/d(column) in that column's design columns, target J, weight lambda.
     """
     n, d = Z.shape
-    slope = encoder.design_derivative(X)
+    # A column's slope reaches its own design columns and its pair terms, from either side.
+    own, second = encoder.design_derivative(X), encoder.partner_derivative(X)
     differentiable = encoder.differentiable_inputs()
+    groups, partners = encoder.groups_, encoder.partners_
     blocks = [sparse.csr_matrix(Z - Z.mean(axis=0))]
     targets = [f - f.mean(axis=0)]
     weights = [np.ones(n)]
@@ -138,12 +144,13 @@ def stack_rows(
         index = encoder.feature_index(name)
         if not differentiable[index] or grad_weight == 0:
             continue
-        design = encoder.design_indices(name)
+        design = np.flatnonzero((groups == index) | (partners == index))
+        slope = np.where(groups[design] == index, own[:, design], second[:, design])
         present = ~np.isnan(to_float(X[name], encoder.features_[index].dtype))
         rows = np.flatnonzero(np.isfinite(jac[:, pos, :]).all(axis=1) & present)
         if rows.size == 0:
             continue
-        data = slope[np.ix_(rows, design)].ravel()
+        data = slope[rows].ravel()
         row_ids = np.repeat(np.arange(rows.size), design.size)
         col_ids = np.tile(design, rows.size)
         blocks.append(sparse.csr_matrix((data, (row_ids, col_ids)), shape=(rows.size, d)))

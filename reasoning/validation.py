@@ -12,6 +12,8 @@ from typing import Any
 
 from reasoning.datasets import ColumnSummary
 from reasoning.egress import EgressPolicy
+from reasoning.encoding import PAIR_WIDTH
+from reasoning.families.gam import SEARCHED_PAIRS
 from reasoning.filters import check_filter, column_list
 from reasoning.schemas import DataWarning, ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.training import MIN_ROWS
@@ -61,7 +63,8 @@ def check_fit_request(
 
     if summarize is not None and design_limit is not None:
         label = request.task.label_column if request.task is not None else None
-        problem = design_problem(dtypes, label, summarize, design_limit)
+        pairs = max(SEARCHED_PAIRS) if "gam" in request.family_names() else 0
+        problem = design_problem(dtypes, label, summarize, design_limit, pairs)
         if problem:
             errors.append({"loc": ["body", "dataset_id"], "msg": problem})
     for name in ("teacher_predict_url", "teacher_get_grads_url"):
@@ -126,15 +129,19 @@ def check_fit_request(
 
 def design_problem(
     dtypes: dict[str, str], label: str | None, summarize: Callable[[str], ColumnSummary],
-    limit: int,
+    limit: int, pairs: int = 0,
 ) -> str | None:
     """Why the design matrix a trial would build is too big (rows × design columns, before
-    any filter), or None. Wide categoricals are what make it so: one column per level."""
+    any filter), or None. Wide categoricals are what make it so: one column per level;
+    `pairs` interaction terms add at most `PAIR_WIDTH`² columns each."""
     inputs = {name: dtype for name, dtype in dtypes.items() if name != label}
     if not inputs:
         return None
     widths = {name: DESIGN_WIDTH.get(dtype) or (summarize(name).n_distinct or 0) + 1
               for name, dtype in inputs.items()}
+    n_pairs = min(pairs, len(inputs) * (len(inputs) - 1) // 2)
+    if n_pairs:
+        widths[f"{n_pairs} pair terms"] = n_pairs * PAIR_WIDTH**2
     rows = summarize(next(iter(inputs))).n_rows
     cells = rows * sum(widths.values())
     if cells <= limit:

@@ -148,7 +148,7 @@ class ModelPredictor:
     def predict(self, model_id: str, request: PredictRequest, tenant: str) -> PredictResponse:
         _, frame = self._rows(model_id, request, tenant)
         model = self._load(model_id)
-        response = predict_response(model, model_id, frame, request.top_k)
+        response = predict_response(model, model_id, frame, request.top_k, request.pairs)
         response.warnings = scoring_warnings(frame, model_levels(model))
         return response
 

@@ -87,6 +87,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("file", type=Path, help="CSV or Parquet with the model's columns")
     predict.add_argument("-o", "--output", type=Path, help="CSV to write (default stdout)")
     predict.add_argument("--top-k", type=int, help="keep only the k largest reasons per row")
+    predict.add_argument("--pairs", action="store_true",
+                         help="a gam's pair terms as reasons of their own ('reason: a & b')")
 
     report = _command(sub, "report", "save a model's report (one HTML page)", report_command)
     report.add_argument("model")
@@ -429,7 +431,8 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 def scored_table(frame: pd.DataFrame, scored: Scored) -> pd.DataFrame:
     """The input rows, then the prediction (and class probabilities), then one
-    `reason: <column>` per input column (blank beyond top_k)."""
+    `reason: <column>` per input column (blank beyond top_k), and per pair term with
+    `--pairs`."""
     features = [c for c in scored.reasons.columns if c not in ("base_value", "output")]
     reasons = scored.reasons[features].add_prefix("reason: ")
     return pd.concat([frame, scored.predictions, reasons,
@@ -438,7 +441,7 @@ def scored_table(frame: pd.DataFrame, scored: Scored) -> pd.DataFrame:
 
 def predict_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     frame = read_rows(args.file)
-    scored = client.predict(args.model, frame, top_k=args.top_k)
+    scored = client.predict(args.model, frame, top_k=args.top_k, pairs=args.pairs)
     if args.json:
         _json(out, {"responses": [r.model_dump(mode="json") for r in scored.responses]})
         return OK

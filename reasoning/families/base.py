@@ -171,6 +171,11 @@ class Family(ABC):
         """The (unfitted) encoder this family fits on."""
         return TableEncoder(numeric=self.numeric_encoding)
 
+    def pair_terms(self, params: Mapping[str, Any]) -> int:
+        """How many pairwise interaction terms to add after an additive fit (GA²M); the
+        families that explain themselves another way have none."""
+        return 0
+
     @abstractmethod
     def fit(
         self,

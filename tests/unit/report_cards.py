@@ -76,7 +76,7 @@ def _built(model: ReasoningModel, card: ModelCard) -> Built:
 @cache
 def regression() -> Built:
     """gam on price (segment left out: it is cut from the price), a nested filter, a search
-    with one failed trial."""
+    with one failed trial; the best trial has pair terms."""
     frame = FRAME.drop(columns=["segment"])
     request = _request(
         ReasoningFitRequest, {"task_kind": "regression", "label_column": "price"},
@@ -88,8 +88,9 @@ def regression() -> Built:
         ]},
     )
     data = prepare(frame, request)
-    trials = _search(data, [("gam", {"alpha": a, "n_knots": k})
-                            for a, k in ((10.0, 4), (0.1, 8), (1.0, 6), (30.0, 5))])
+    trials = _search(data, [("gam", {"alpha": a, "n_knots": k, "n_pairs": p})
+                            for a, k, p in ((10.0, 4, 0), (0.1, 8, 3), (1.0, 6, 0),
+                                            (30.0, 5, 0))])
     trials.insert(2, Trial(family="gam", params={"alpha": 1e-9, "n_knots": 12}, score=None,
                            error="LinAlgError: <b>singular</b> matrix", node="10.0.0.8"))
     model, card = finalize(data, request, trials, str(uuid.uuid4()), "reasoning_fit")
@@ -105,7 +106,7 @@ def multiclass() -> Built:
                        model_types=["gam", "linear"])
     data = prepare(frame, request)
     trials = _search(data, [("gam", {"alpha": 1.0, "n_knots": 6}), ("linear", {"alpha": 1.0}),
-                            ("gam", {"alpha": 0.1, "n_knots": 8})])
+                            ("gam", {"alpha": 0.1, "n_knots": 8, "n_pairs": 2})])
     model, card = finalize(data, request, trials, str(uuid.uuid4()), "model_fit")
     return _built(model, card)
 

@@ -206,7 +206,7 @@ def test_sklearn_api() -> None:
     }
     twin = clone(model)
     X, y, _ = make_task("regression", n=120)
-    assert twin.fit(X, y).params_ == {"alpha": 2.0, "n_knots": 6}
+    assert twin.fit(X, y).params_ == {"alpha": 2.0, "n_knots": 6, "n_pairs": 0}
 
 
 @pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])

@@ -181,7 +181,8 @@ def test_regression_report_shows_card_trials_importance_shapes_and_examples() ->
     trials = doc.table("trials")
     assert len(trials) == len(card.trials) == 5
     best = [row for row in trials if "best" in row[3]]
-    assert len(best) == 1 and best[0][0] == "2" and best[0][2] == "alpha=0.1, n_knots=8"
+    assert len(best) == 1 and best[0][0] == "2"
+    assert best[0][2] == "alpha=0.1, n_knots=8, n_pairs=3"
     assert trials[2][3] == "LinAlgError: <b>singular</b> matrix"  # text, escaped
     assert len(doc.charts("trials-chart")) == 1
 
@@ -191,6 +192,15 @@ def test_regression_report_shows_card_trials_importance_shapes_and_examples() ->
     shapes = doc.charts("shape-chart")
     assert [s.attrs["data-column"] for s in shapes] == [f.name for f in card.features]
     assert "2022" in svg_texts(shapes[-1]), "listed_at's x axis is in dates"
+    # The best trial's three pair terms: listed by importance, each with its surface.
+    pairs = card.explanation.pairs
+    assert len(pairs) == 3
+    assert [row[0] for row in doc.table("pairs")] == [" & ".join(t.columns) for t in pairs]
+    surfaces = doc.charts("pair-chart")
+    assert [s.attrs["data-columns"] for s in surfaces] == [" & ".join(t.columns) for t in pairs]
+    for chart, term in zip(surfaces, pairs, strict=True):
+        texts = svg_texts(chart)
+        assert set(term.columns) <= set(texts) and any("contribution" in t for t in texts)
     waterfalls = doc.charts("waterfall-chart")
     assert len(waterfalls) == len(card.examples) == 3
     for chart, row in zip(waterfalls, built.examples.explanations, strict=True):

@@ -31,7 +31,8 @@ def test_report_loads_cleanly_and_every_chart_draws(tmp_path: Path, chromium: Ch
     assert check.console_errors == []  # a Content-Security-Policy refusal shows up here
     assert check.page_errors == []
     assert check.requests == [path.as_uri()]
-    expected = 1 + 1 + len(card.features) + len(card.examples)  # trials, importance, ...
+    expected = (1 + 1 + len(card.features) + len(card.explanation.pairs)  # trials, importance, ...
+                + len(card.examples))
     assert check.charts == expected > 0
     assert check.charts_drawn == check.charts, check.chart_boxes
     assert check.title.startswith("Model report") and "price" in check.title

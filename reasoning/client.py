@@ -338,7 +338,9 @@ class Client:
             ).json())
             for start in range(0, max(len(rows), 1), PREDICT_BATCH)
         ] if len(rows) else []
-        return _scored(responses, features, frame.index)
+        terms = features + ([" & ".join(t.columns) for t in card.explanation.pairs]
+                            if pairs else [])
+        return _scored(responses, terms, frame.index)
 
 
 def _split(frame: pd.DataFrame) -> dict[str, Any]:
@@ -348,19 +350,18 @@ def _split(frame: pd.DataFrame) -> dict[str, Any]:
     return {"columns": split["columns"], "data": split["data"]}
 
 
-def _scored(responses: list[PredictResponse], features: list[str], index: pd.Index) -> Scored:
+def _scored(responses: list[PredictResponse], terms: list[str], index: pd.Index) -> Scored:
+    """`terms`: the model's input columns, then its pair terms when they were asked for."""
     predictions: list[Any] = []
     probabilities: list[list[float]] = []
     reasons: list[dict[str, float]] = []
-    terms = list(features)  # and the pair terms, when asked for, as they appear
     classes = responses[0].classes if responses else None
     for answer in responses:
         predictions += answer.predictions
         probabilities += answer.probabilities or []
         for row in answer.explanations:
-            cells = dict.fromkeys(features, float("nan"))
+            cells = dict.fromkeys(terms, float("nan"))
             cells.update({r.column: r.contribution for r in row.reasons})
-            terms += [r.column for r in row.reasons if r.columns and r.column not in terms]
             reasons.append({**cells, "base_value": row.base_value, "output": row.output})
     table = pd.DataFrame({"prediction": predictions}, index=index)
     if classes is not None and probabilities:

@@ -68,6 +68,17 @@ def test_upload_fit_wait_predict_report(service_client: Client):
     assert page.lstrip().lower().startswith("<!doctype html") and str(card.model_id) in page
 
 
+def test_pair_terms_come_back_as_reason_columns(service_client: Client, fits):
+    card = service_client.model(fits["defaults"]["model_id"])
+    names = [" & ".join(p.columns) for p in card.explanation.pairs]
+    assert names, "the default gam chose no pair terms"
+    scored = service_client.predict(card.model_id, houses(10, seed=14), top_k=None, pairs=True)
+    terms = [*(c.name for c in card.features), *names]
+    assert list(scored.reasons.columns) == [*terms, "base_value", "output"]
+    total = scored.reasons[terms].sum(axis=1) + scored.reasons["base_value"]
+    np.testing.assert_allclose(total, scored.reasons["output"], atol=1e-6)
+
+
 def test_classification_predictions_carry_class_probabilities(service_client: Client, fits):
     card = service_client.model(fits["multiclass"]["model_id"])
     scored = service_client.predict(card.model_id, houses(30, seed=13), top_k=2)

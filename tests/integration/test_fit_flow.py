@@ -84,6 +84,30 @@ def test_predict_reasons_sum_to_output(client, fits, case):
             assert answer["classes"][probs.index(max(probs))] == pred
 
 
+def test_a_gam_with_pair_terms_gives_them_as_reasons_on_request(client, fits):
+    """The default fit (gam) on the housing table chose pair terms: its card lists them,
+    each column's reason holds half of each, and `pairs: true` gives them apart."""
+    model_id = fits["defaults"]["model_id"]
+    card = client.get(f"/v1/models/{model_id}").json()
+    pairs = card["explanation"]["pairs"]
+    assert card["hyperparameters"]["n_pairs"] > 0 and pairs, card["hyperparameters"]
+    surface = pairs[0]["surface"]
+    assert len(surface["contribution"]) == len(surface["x"]) > 1
+    rows = [{k: v for k, v in r.items() if k != "price"} for r in ROWS]
+    body = {"dataframe_records": rows, "top_k": None}
+    halves = client.post(f"/v1/models/{model_id}/predict", json=body).json()
+    apart = client.post(f"/v1/models/{model_id}/predict", json={**body, "pairs": True}).json()
+    assert apart["predictions"] == halves["predictions"]
+    names = {" & ".join(p["columns"]) for p in pairs}
+    for split, whole in zip(halves["explanations"], apart["explanations"], strict=True):
+        assert all(r["columns"] is None for r in split["reasons"])
+        terms = [r for r in whole["reasons"] if r["columns"]]
+        assert {r["column"] for r in terms} == names
+        for row in (split, whole):
+            total = row["base_value"] + sum(r["contribution"] for r in row["reasons"])
+            assert math.isclose(total, row["output"], abs_tol=1e-6)
+
+
 def test_predict_top_k_and_split_shape(client, some_model):
     model_id = some_model["model_id"]
     columns = [k for k in ROWS[0] if k != "price"]

@@ -9,11 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reasoning.distill import diffmodel_fit
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.interactions import rank_pairs
 from reasoning.model import ReasoningModel, teacher_logits
-from reasoning.schemas import Explanation
+from reasoning.schemas import Explanation, ReasoningFitRequest
 from reasoning.sobolev import fit_sobolev
+from reasoning.teachers import TeacherAnswer
+from reasoning.training import prepare
 from reasoning.validation import design_problem
 
 N, N_TRAIN = 1600, 1100
@@ -264,3 +267,35 @@ def test_the_design_bound_counts_pair_terms():
 def test_pair_counts_are_checked():
     with pytest.raises(ValueError, match="n_pairs"):
         ReasoningModel("gam", params={"n_pairs": -1}).fit(*interacting(100))
+
+
+class InteractingTeacher:
+    """A DiffModel teacher in-process: f = sin a + 2 a b + c²/2, and its exact Jacobian."""
+
+    url = "https://teacher.example/predict"
+
+    def predict(self, frame: pd.DataFrame) -> TeacherAnswer:
+        a, b, c = (frame[k].to_numpy(dtype=float) for k in "abc")
+        return TeacherAnswer(np.sin(a) + 2 * a * b + 0.5 * c**2)
+
+    def jacobians(self, frame: pd.DataFrame, url: str) -> np.ndarray:
+        a, b, c = (frame[k].to_numpy(dtype=float) for k in "abc")
+        return np.stack([np.cos(a) + 2 * b, 2 * a, c], axis=1)[:, None, :]
+
+
+def test_a_diffmodel_job_fits_pairs_to_the_bar_of_the_benchmark():
+    """The DiffModel path of a job (no search: its fixed parameters) reaches value R² 0.999
+    and gradient cosine 0.995 on the held-out rows of a teacher with a pairwise term."""
+    X, _ = interacting()
+    frame = X[["a", "b"]].assign(c=X["c"].fillna(0.0), y=0.0)
+    request = ReasoningFitRequest.model_validate({
+        "dataset_id": "00000000-0000-0000-0000-000000000001",
+        "task": {"task_kind": "regression", "label_column": "y"},
+        "teacher_predict_url": InteractingTeacher.url,
+        "teacher_get_grads_url": "https://teacher.example/grads"})
+    data = prepare(frame, request)
+    student, metrics = diffmodel_fit(data, InteractingTeacher(), "https://teacher.example/grads",
+                                     "gam", 42)
+    assert ("a", "b") in student.encoder_.pair_names()
+    assert metrics.fidelity["r2"] > 0.999 and metrics.fidelity["gradient_cosine"] > 0.995, (
+        metrics.fidelity)

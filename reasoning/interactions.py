@@ -51,43 +51,59 @@ def rank_pairs(
     residuals: np.ndarray,
     importance: np.ndarray,
     n_pairs: int,
+    curvature: np.ndarray | None = None,
 ) -> list[tuple[str, str]]:
     """The ``n_pairs`` pairs of columns whose interaction explains most of ``residuals``
     ((n,) or (n, outputs), the additive model's), best first; pairs that explain no more than
     noise would are left out, so fewer may come back. ``importance`` (n_features,) picks the
-    ``MAX_COLUMNS`` columns among which pairs are sought."""
+    ``MAX_COLUMNS`` columns among which pairs are sought.
+
+    ``curvature`` (the residuals' shape) is the loss's second derivative per row: for the
+    log loss p(1 - p), whose residuals y - p are the first. A cell then gains S²/H (its
+    gradient sum squared over its curvature sum: the Newton step's gain, as boosting and
+    FAST score a split) rather than S²/n, so columns that move p towards 0 or 1 do not look
+    as if they interact with everything. Without it, squared error: every row weighs 1.
+    """
     if n_pairs <= 0 or len(features) < 2:
         return []
     r = np.asarray(residuals, dtype=np.float64)
     r = r.reshape(len(r), -1)[:MAX_ROWS]
     rows = len(r)
-    r = r - r.mean(axis=0)
-    noise = float((r**2).sum()) / max(rows - 1, 1)  # per row, summed over outputs
+    h = (np.ones_like(r) if curvature is None
+         else np.asarray(curvature, dtype=np.float64).reshape(len(r), -1)[:rows])
+    h = np.maximum(h, 1e-12)
+    r = r - h * (r.sum(axis=0) / h.sum(axis=0))  # no overall offset left to explain
+    # What one free cell explains of pure noise: the residuals' variance per unit curvature.
+    noise = float((r**2).sum() / h.sum())
     columns = np.argsort(-np.asarray(importance), kind="stable")[:MAX_COLUMNS]
     frame = X.iloc[:rows]
     binned = {int(j): column_bins(frame[features[j].name], features[j]) for j in columns}
-    one_way = {j: _explained(b, r) for j, b in binned.items()}
+    one_way = {j: _explained(b, r, h) for j, b in binned.items()}
     scored: list[tuple[float, int, int]] = []
     for pos, a in enumerate(sorted(binned)):
         for b in sorted(binned)[pos + 1:]:
             cells = binned[a] * (BINS + 1) + binned[b]
-            explained, n_cells = _explained(cells, r)
+            explained, n_cells = _explained(cells, r, h)
             extra = explained - one_way[a][0] - one_way[b][0]
             free = n_cells - one_way[a][1] - one_way[b][1] + 1
-            score = extra - free * noise
+            # How far beyond noise, in the null's standard deviations (a chi-square with
+            # `free` degrees of freedom per output): wide tables of cells are noisy too.
+            dof = free * r.shape[1]
+            score = (extra / noise - dof) / np.sqrt(2.0 * max(dof, 1))
             if score > 0:
                 scored.append((score, a, b))
     scored.sort(key=lambda t: (-t[0], t[1], t[2]))
     return [(features[a].name, features[b].name) for _, a, b in scored[:n_pairs]]
 
 
-def _explained(groups: np.ndarray, r: np.ndarray) -> tuple[float, int]:
-    """Sum of squares of ``r`` (centred) that the groups' means explain, and the number of
-    non-empty groups."""
+def _explained(groups: np.ndarray, r: np.ndarray, h: np.ndarray) -> tuple[float, int]:
+    """What the groups' own offsets explain of ``r`` (Σ over groups and outputs of S²/H, the
+    gain of one Newton step per group), and the number of non-empty groups."""
     counts = np.bincount(groups)
     filled = counts > 0
     total = 0.0
     for k in range(r.shape[1]):
-        sums = np.bincount(groups, weights=r[:, k], minlength=len(counts))
-        total += float((sums[filled] ** 2 / counts[filled]).sum())
+        sums = np.bincount(groups, weights=r[:, k], minlength=len(counts))[filled]
+        mass = np.bincount(groups, weights=h[:, k], minlength=len(counts))[filled]
+        total += float((sums**2 / mass).sum())
     return total, int(filled.sum())

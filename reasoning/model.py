@@ -33,8 +33,9 @@ TEACHER_EPS = 1e-6
 
 CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
 """(family, resolved params, fitted encoder, input frame, design matrix) -> fitted core."""
-Residuals = Callable[[FittedCore, np.ndarray], np.ndarray]
-"""(fitted core, design matrix) -> what the core left unexplained, (n,) or (n, outputs)."""
+Residuals = Callable[[FittedCore, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+"""(fitted core, design matrix) -> what the core left unexplained, (n,) or (n, outputs), and
+the loss's curvature there (None: squared error), for ``rank_pairs``."""
 
 
 def teacher_logits(proba: Any, eps: float = TEACHER_EPS) -> np.ndarray:
@@ -176,11 +177,12 @@ class ReasoningModel(BaseEstimator):
                 raise ValueError(f"class labels must be mutually comparable: {exc}") from None
             task = Task("classification", len(classes))
             target = np.searchsorted(classes, values)
-        def residuals(core: FittedCore, Z: np.ndarray) -> np.ndarray:
+        def residuals(core: FittedCore, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             if task.kind == "regression":
-                return target - core.decision(Z)[:, 0]
-            gap = np.eye(task.n_classes)[target] - core.proba(Z)  # the log-loss gradient
-            return gap[:, 1] if task.is_binary else gap
+                return target - core.decision(Z)[:, 0], None
+            p = core.proba(Z)  # the log loss: gradient y - p, curvature p (1 - p)
+            gap, curvature = np.eye(task.n_classes)[target] - p, p * (1 - p)
+            return (gap[:, 1], curvature[:, 1]) if task.is_binary else (gap, curvature)
 
         return self._fit_with(
             X,
@@ -225,7 +227,7 @@ class ReasoningModel(BaseEstimator):
             lambda family, params, _enc, _frame, Z: family.fit_soft(
                 Z, outputs, task, params, self.random_state
             ),
-            lambda core, Z: outputs - fitted_outputs(core.decision(Z), task.n_outputs),
+            lambda core, Z: (outputs - fitted_outputs(core.decision(Z), task.n_outputs), None),
         )
 
     def _checked_frame(self, X: Any) -> pd.DataFrame:
@@ -257,7 +259,8 @@ class ReasoningModel(BaseEstimator):
         core = fit_core(family, params, encoder, X, Z)
         if n_pairs := family.pair_terms(params):
             contrib = np.abs(core.contributions(Z)).sum(axis=2) @ encoder.input_weights()
-            pairs = rank_pairs(X, features, residuals(core, Z), contrib.mean(axis=0), n_pairs)
+            left, curvature = residuals(core, Z)
+            pairs = rank_pairs(X, features, left, contrib.mean(axis=0), n_pairs, curvature)
             if pairs:
                 Z = encoder.add_pairs(X, pairs).transform(X)
                 core = fit_core(family, params, encoder, X, Z)

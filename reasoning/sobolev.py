@@ -115,7 +115,8 @@ def fit_sobolev(
         return LinearCore(task, ridge, z_mean)
 
     return model._fit_with(frame, task, classes_arr, fit_core,
-                           lambda core, Z: f - fitted_outputs(core.decision(Z), task.n_outputs))
+                           lambda core, Z: (f - fitted_outputs(core.decision(Z), task.n_outputs),
+                                            None))
 
 
 def stack_rows(

@@ -27,6 +27,7 @@ import pytest
 
 from reasoning.stores import Stores
 from reasoning.synthetic import houses
+from tests.integration import ray_state
 from tests.integration.service import (
     DemoOnACluster,
     Service,
@@ -245,6 +246,8 @@ def ray_driver(service: Service) -> Iterator[None]:
     import ray
 
     address = service.info["ray_address"]
+    assert service.proc is not None
+    ray_state.scope(service.proc.pid)
     if ray.is_initialized() and _joined.get("address") != address:
         ray.shutdown()
     if not ray.is_initialized():

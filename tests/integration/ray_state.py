@@ -18,6 +18,8 @@ from typing import Any
 
 import psutil
 
+from tests.integration.service import process_tree
+
 
 def actors(class_name: str, name: str | None = None, state: str | None = None,
            job_id: str | None = None) -> list[dict[str, Any]]:
@@ -95,14 +97,27 @@ def nothing_held(timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
+_scope: list[int] = []
+"""The process that started the Ray cluster the tests look into (the session's service), set
+by the `ray_driver` fixture: another cluster on the machine (the demo's) has workers of the
+same titles."""
+
+
+def scope(root: int) -> None:
+    """Look only at `root`'s descendants from now on."""
+    _scope[:] = [root]
+
+
 def processes(title: str) -> list[psutil.Process]:
-    """Ray worker processes whose title contains `title`. Ray titles a worker
-    `ray::<actor class or task>` (`ray::<task>` while it runs the task, `ray::IDLE`
+    """Ray worker processes of the scoped cluster whose title contains `title`. Ray titles a
+    worker `ray::<actor class or task>` (`ray::<task>` while it runs the task, `ray::IDLE`
     between tasks)."""
+    ours = set(process_tree(_scope[0])) if _scope else None
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]:
+        if (cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]
+                and (ours is None or process.pid in ours)):
             found.append(process)
     return found
 

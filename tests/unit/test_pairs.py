@@ -19,7 +19,7 @@ from reasoning.teachers import TeacherAnswer
 from reasoning.training import prepare
 from reasoning.validation import design_problem
 
-N, N_TRAIN = 1600, 1100
+N, N_TRAIN = 1000, 700
 
 
 def interacting(n: int = N, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

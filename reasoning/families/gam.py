@@ -10,17 +10,16 @@ between its two columns' reasons, so the reasons still add up to the output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-import numpy as np
 from sklearn.linear_model import LogisticRegressionCV, RidgeCV
 from sklearn.model_selection import ShuffleSplit
 
 from reasoning.encoding import NumericMode, TableEncoder
-from reasoning.families.base import Task, column_means, fit_for_task, require_range
-from reasoning.families.linear import LinearCore, LinearFamily
+from reasoning.families.base import require_range
+from reasoning.families.linear import LinearFamily
 
 MAX_PAIRS = 32
 """Pair terms a model may hold (each at most ``PAIR_WIDTH`` squared design columns)."""
@@ -52,24 +51,15 @@ class GamFamily(LinearFamily):
     def make_encoder(self, params: Mapping[str, Any]) -> TableEncoder:
         return TableEncoder(numeric=self.numeric_encoding, n_knots=int(params["n_knots"]))
 
-    def fit(
-        self,
-        Z: np.ndarray,
-        y: np.ndarray,
-        task: Task,
-        params: Mapping[str, Any],
-        random_state: int | None,
-    ) -> LinearCore:
+    def estimators(
+        self, params: Mapping[str, Any], random_state: int | None
+    ) -> tuple[Callable[[], Any], Callable[[], Any]]:
         """Ridge / logistic at the best of ``ALPHA_SPAN`` × alpha: ridge by its exact
         leave-one-out error (generalized cross-validation, one decomposition), logistic by
         the log loss on a fifth of the rows held out, then refitted on them all."""
         alphas = [float(params["alpha"]) * k for k in ALPHA_SPAN]
-        estimator = fit_for_task(
-            task, partial(RidgeCV, alphas=alphas),
-            partial(LogisticRegressionCV, Cs=[1.0 / a for a in alphas], max_iter=2000,
-                    cv=ShuffleSplit(1, test_size=0.2, random_state=random_state),
-                    scoring="neg_log_loss", random_state=random_state, l1_ratios=(0.0,),
-                    use_legacy_attributes=False),
-            Z, y,
-        )
-        return LinearCore(task, estimator, column_means(Z))
+        return (partial(RidgeCV, alphas=alphas),
+                partial(LogisticRegressionCV, Cs=[1.0 / a for a in alphas], max_iter=2000,
+                        cv=ShuffleSplit(1, test_size=0.2, random_state=random_state),
+                        scoring="neg_log_loss", random_state=random_state, l1_ratios=(0.0,),
+                        use_legacy_attributes=False))

@@ -6,7 +6,7 @@ row, so a column at its training mean contributes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -68,6 +68,16 @@ class LinearFamily(Family):
     def validate_params(self, params: Mapping[str, Any]) -> None:
         require_positive(params, "alpha")
 
+    def estimators(
+        self, params: Mapping[str, Any], random_state: int | None
+    ) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        """The (regressor, classifier) a label fit makes: Ridge and LogisticRegression at
+        the given alpha (lbfgs is deterministic; random_state matters to other solvers)."""
+        alpha = float(params["alpha"])
+        return (partial(Ridge, alpha=alpha),
+                partial(LogisticRegression, C=1.0 / alpha, max_iter=2000,
+                        random_state=random_state))
+
     def fit(
         self,
         Z: np.ndarray,
@@ -76,13 +86,7 @@ class LinearFamily(Family):
         params: Mapping[str, Any],
         random_state: int | None,
     ) -> LinearCore:
-        alpha = float(params["alpha"])
-        # lbfgs is deterministic; random_state only matters for other solvers.
-        estimator = fit_for_task(
-            task, partial(Ridge, alpha=alpha),
-            partial(LogisticRegression, C=1.0 / alpha, max_iter=2000, random_state=random_state),
-            Z, y,
-        )
+        estimator = fit_for_task(task, *self.estimators(params, random_state), Z, y)
         return LinearCore(task, estimator, column_means(Z))
 
     def fit_soft(

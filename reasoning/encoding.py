@@ -447,34 +447,31 @@ class TableEncoder:
         return self.fit(X, features).transform(X)
 
     def design_derivative(self, X: pd.DataFrame) -> np.ndarray:
-        """(n, n_design): d(design column)/d(its own input column) at each row.
+        """(n, n_design): d(design column)/d(its own input column) at each row; see
+        ``derivatives``, which also gives a pair column's slope in its other input."""
+        return self.derivatives(X)[0]
+
+    def derivatives(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(own, partner), each (n, n_design): d(design column)/d(its ``source`` input) and,
+        for a pair column, d/d(its ``partner`` input) (0 for every other column).
 
         In the input column's units (timestamps per day); at the imputed value where the input is
         missing; 0 for one-hot and missing-indicator columns. The chain rule from design to input
-        columns (Jacobians, Sobolev rows) multiplies by this; ``differentiable_inputs`` says
-        which input columns have a derivative at all. A pair column's "own" input is its
-        ``source``; ``partner_derivative`` gives its slope in the other one.
+        columns (Jacobians, Sobolev rows) multiplies by these; ``differentiable_inputs`` says
+        which input columns have a derivative at all.
         """
         n = len(X)
+        partner = np.zeros((n, self.n_design))
         if n == 0 or not self.codecs_:
-            return np.zeros((n, self.n_design))
+            return np.zeros((n, self.n_design)), partner
         parts = [
             codec.derivative(X[feat.name].reset_index(drop=True))
             for feat, codec in zip(self.features_, self.codecs_, strict=True)
         ]
-        parts += [_outer(slope_a, base_b)
-                  for _, base_b, slope_a, _ in self._pair_blocks(X, slopes=True)]
-        return np.ascontiguousarray(np.hstack(parts), dtype=np.float64)
-
-    def partner_derivative(self, X: pd.DataFrame) -> np.ndarray:
-        """(n, n_design): d(pair column)/d(its ``partner`` input) at each row; 0 elsewhere."""
-        out = np.zeros((len(X), self.n_design))
-        if len(X) == 0 or not self.pairs_:
-            return out
-        blocks = self._pair_blocks(X, slopes=True)
-        for k, (base_a, _, _, slope_b) in enumerate(blocks):
-            out[:, self.pair_indices(k)] = _outer(base_a, slope_b)
-        return out
+        for k, (base_a, base_b, slope_a, slope_b) in enumerate(self._pair_blocks(X, slopes=True)):
+            parts.append(_outer(slope_a, base_b))
+            partner[:, self.pair_indices(k)] = _outer(base_a, slope_b)
+        return np.ascontiguousarray(np.hstack(parts), dtype=np.float64), partner
 
     def differentiable_inputs(self) -> np.ndarray:
         """(n_features,) bool: integer, float and timestamp columns; not booleans, categoricals."""

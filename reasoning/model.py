@@ -381,9 +381,9 @@ class ReasoningModel(BaseEstimator):
         design_grad = np.asarray(self.core_.design_jacobian(Z), dtype=np.float64)
         encoder = self.encoder_
         out = np.zeros((len(Z), self.n_features_in_, self.n_outputs_))
+        own, partner = encoder.derivatives(frame)
         # Each design column moves with its source input; a pair column with its partner too.
-        for inputs, slope in ((encoder.groups_, encoder.design_derivative(frame)),
-                              (encoder.partners_, encoder.partner_derivative(frame))):
+        for inputs, slope in ((encoder.groups_, own), (encoder.partners_, partner)):
             touched = np.flatnonzero(inputs >= 0)
             chain = design_grad[:, touched, :] * slope[:, touched, None]
             for k in range(self.n_outputs_):
@@ -483,7 +483,8 @@ class ReasoningModel(BaseEstimator):
             frame, Z = frame.iloc[rows], Z[rows]
         raw = self._raw(Z)
         pred = self._predicted_index(raw)
-        contrib = self._to_inputs(self._design_contributions(Z))
+        design_contrib = self._design_contributions(Z)
+        contrib = self._to_inputs(design_contrib)
         picked = contrib[np.arange(len(Z)), :, pred]
         importance = {
             f.name: float(np.abs(picked[:, j]).mean()) if len(Z) else 0.0
@@ -502,7 +503,7 @@ class ReasoningModel(BaseEstimator):
         }
         explanation: dict[str, Any] = {"importance": importance, "shapes": shapes}
         if self.encoder_.pairs_:
-            terms = _by_terms(self._design_contributions(Z), self._term_weights())
+            terms = _by_terms(design_contrib, self._term_weights())
             strength = np.abs(terms[np.arange(len(Z)), self.n_features_in_:, pred]).mean(axis=0)
             shown = int(np.bincount(pred).argmax()) if len(pred) else 0
             explanation["pairs"] = sorted(
@@ -517,11 +518,10 @@ class ReasoningModel(BaseEstimator):
         """The k-th pair term on a grid of its two columns' values: levels for categories
         and booleans, quantiles of the rows for numbers; other columns play no part."""
         encoder = self.encoder_
-        axes = [_grid_values(encoder.features_[i], frame[encoder.features_[i].name], size)
-                for i in encoder.pairs_[k]]
-        a, b = (encoder.features_[i].name for i in encoder.pairs_[k])
-        grid = pd.DataFrame({a: np.repeat(axes[0], len(axes[1])),
-                             b: np.tile(axes[1], len(axes[0]))})
+        first, second = (encoder.features_[i] for i in encoder.pairs_[k])
+        axes = [_grid_values(f, frame[f.name], size) for f in (first, second)]
+        grid = pd.DataFrame({first.name: np.repeat(axes[0], len(axes[1])),
+                             second.name: np.tile(axes[1], len(axes[0]))})
         # An additive core's design columns contribute each on its own: the other columns'
         # values do not matter, and only the pair's own are summed.
         Z = np.zeros((len(grid), encoder.n_design))
@@ -531,8 +531,8 @@ class ReasoningModel(BaseEstimator):
         shape = (len(axes[0]), len(axes[1]))
         out_k = 0 if self.task_.kind == "regression" else 1 if self.n_outputs_ == 2 else shown
         surface: dict[str, Any] = {
-            "x": [_grid_json(encoder.features_[encoder.pairs_[k][0]], v) for v in axes[0]],
-            "y": [_grid_json(encoder.features_[encoder.pairs_[k][1]], v) for v in axes[1]],
+            "x": [_grid_json(first, v) for v in axes[0]],
+            "y": [_grid_json(second, v) for v in axes[1]],
             "contribution": values[:, out_k].reshape(shape).tolist(),
         }
         if self.task_.kind == "classification" and self.n_outputs_ > 2:

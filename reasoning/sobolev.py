@@ -2,10 +2,11 @@
 
 A DiffModel teacher gives values f(x) and Jacobians J(x) at the dataset's rows. A ``linear`` or
 ``gam`` student is g(x) = b + w . z(x), with z the design row, so dg/dx_c = w . dz/dx_c where
-dz/dx_c is the encoder's ``design_derivative`` (nonzero only in column c's own design columns
-and in the pair terms c is one side of, where ``partner_derivative`` gives it when c is the
-second side). Pair terms are products of two bases, still linear in w: chosen after an additive
-fit like the label fit chooses them, they leave the fit one least-squares solve.
+dz/dx_c is the encoder's ``derivatives`` (nonzero only in column c's own design columns
+and in the pair terms c is one side of: the "own" slope when c is a pair's first column, the
+"partner" slope when it is the second). Pair terms are products of two bases, still linear
+in w: chosen after an additive fit like the label fit chooses them, they leave the fit one
+least-squares solve.
 Value and derivative conditions are both linear in w, so one least-squares problem fits them:
 
     min_(w, b)  sum_i (b + w . z_i - f_i)^2  +  lambda sum_(i, c) (w . dz_i/dx_c - J_ic)^2
@@ -135,7 +136,7 @@ def stack_rows(
     """
     n, d = Z.shape
     # A column's slope reaches its own design columns and its pair terms, from either side.
-    own, second = encoder.design_derivative(X), encoder.partner_derivative(X)
+    own, second = encoder.derivatives(X)
     differentiable = encoder.differentiable_inputs()
     groups, partners = encoder.groups_, encoder.partners_
     blocks = [sparse.csr_matrix(Z - Z.mean(axis=0))]

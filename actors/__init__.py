@@ -2,7 +2,7 @@
 
 import os
 
-from reasoning import jobs
+from reasoning.service import jobs
 
 NAMESPACE = "reasoning"
 """Every named actor of the service lives here, so drivers and the app find each other."""

@@ -25,9 +25,9 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from actors import JOB_MANAGER_NAME, NAMESPACE, first_line, last_line
 from actors.pipeline import CANCELLED, Outcome, runner, runner_name
 from reasoning.distill import DistillOptions
-from reasoning.jobs import JobLimits
 from reasoning.schemas import Job, JobKind
-from reasoning.stores import Stores, keep_private
+from reasoning.service.jobs import JobLimits
+from reasoning.service.stores import Stores, keep_private
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3

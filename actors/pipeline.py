@@ -30,7 +30,7 @@ from actors.trainer import run_search, sample_configs, warm_trial_workers
 from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.munge import synthetic_size
 from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
-from reasoning.stores import Stores, keep_private
+from reasoning.service.stores import Stores, keep_private
 from reasoning.teachers import TeacherError
 from reasoning.training import (
     JobFailure,

@@ -24,9 +24,9 @@ from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 from actors import first_line, lower_priority
 from actors.teacher import teacher_model
 from reasoning.distill import TeacherTargets
-from reasoning.egress import EgressPolicy
 from reasoning.munge import munge_shard, neighbour_index, shard
-from reasoning.stores import Stores
+from reasoning.service.egress import EgressPolicy
+from reasoning.service.stores import Stores
 from reasoning.teachers import HttpTeacher, TeacherAnswer, TeacherError
 from reasoning.training import JobFailure, PreparedData
 

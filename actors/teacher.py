@@ -13,7 +13,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import NAMESPACE, lower_priority
 from reasoning.model import json_scalar
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 from reasoning.teachers import TeacherAnswer
 
 

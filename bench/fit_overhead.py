@@ -51,9 +51,9 @@ if str(ROOT) not in sys.path:
 from actors.trainer import sample_configs  # noqa: E402
 from bench.tables import table  # noqa: E402
 from reasoning.datasets import DatasetStore, read_table  # noqa: E402
-from reasoning.registry import ModelRegistry  # noqa: E402
 from reasoning.schemas import ReasoningFitRequest, Trial  # noqa: E402
-from reasoning.stores import Stores  # noqa: E402
+from reasoning.service.registry import ModelRegistry  # noqa: E402
+from reasoning.service.stores import Stores  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
 from reasoning.training import finalize, prepare, score_trial  # noqa: E402
 from tests.integration.service import Service  # noqa: E402

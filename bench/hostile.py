@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
 from bench.tables import table  # noqa: E402
-from reasoning.stores import Stores  # noqa: E402
+from reasoning.service.stores import Stores  # noqa: E402
 from tests.integration.service import Service  # noqa: E402
 
 INGRESS_TITLE = "ServeReplica:reasoning:ReasoningIngress"

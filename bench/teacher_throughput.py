@@ -54,7 +54,7 @@ if str(ROOT) not in sys.path:
 
 from actors.teacher import TeacherModel, teacher_model  # noqa: E402
 from bench.tables import table  # noqa: E402
-from reasoning.stores import Stores  # noqa: E402
+from reasoning.service.stores import Stores  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402
 from reasoning.teachers import HttpTeacher, TeacherAnswer  # noqa: E402
 from tests.integration.service import Service, upload, wait_job  # noqa: E402

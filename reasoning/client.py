@@ -30,7 +30,6 @@ import httpx
 import pandas as pd
 from pydantic import BaseModel
 
-from reasoning.auth import TokenPair
 from reasoning.schemas import (
     TERMINAL_STATUSES,
     DatasetInfo,
@@ -45,6 +44,7 @@ from reasoning.schemas import (
     ProblemDetail,
     ReasoningFitRequest,
 )
+from reasoning.service.auth import TokenPair
 
 SUBMIT_ATTEMPTS = 3
 """A submit whose answer was lost (connection dropped, gateway error) is sent again,

@@ -26,9 +26,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, insert, update
 
-from reasoning.artifacts import ArtifactStore
-from reasoning.database import catalog_entries, catalog_entry, catalog_id, writing
-from reasoning.database import datasets as catalog
 from reasoning.dialects import (
     BOOL_WORDS,
     CsvOptions,
@@ -55,6 +52,9 @@ from reasoning.schemas import (
     Dialect,
     Dtype,
 )
+from reasoning.service.artifacts import ArtifactStore
+from reasoning.service.database import catalog_entries, catalog_entry, catalog_id, writing
+from reasoning.service.database import datasets as catalog
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from reasoning.egress import EgressPolicy, GuardedTransport, refusal_of
 from reasoning.model import json_scalar
+from reasoning.service.egress import EgressPolicy, GuardedTransport, refusal_of
 
 QUOTE_LIMIT = 300
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from reasoning.datasets import ColumnSummary
-from reasoning.egress import EgressPolicy
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.families.gam import SEARCHED_PAIRS
 from reasoning.filters import check_filter, column_list
 from reasoning.schemas import DataWarning, ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.service.egress import EgressPolicy
 from reasoning.training import MIN_ROWS
 
 DESIGN_WIDTH = {"integer": 16, "float": 16, "timestamp": 16, "boolean": 2}

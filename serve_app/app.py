@@ -25,13 +25,9 @@ from ray.serve.handle import DeploymentHandle
 from starlette.concurrency import run_in_threadpool
 
 from actors.job_manager import job_manager
-from reasoning.artifacts import forwarded_env
-from reasoning.auth import Principal, TokenPair
-from reasoning.database import stored_bytes
 from reasoning.datasets import DatasetError, DatasetTooLarge, RetypeError
 from reasoning.datasets import read_upload as read_dataset
 from reasoning.families import FAMILIES
-from reasoning.jobs import IdempotencyConflict
 from reasoning.levels import model_levels, scoring_warnings
 from reasoning.predict import (
     RowsError,
@@ -64,7 +60,11 @@ from reasoning.schemas import (
     ReasoningFitRequest,
     TokenRequest,
 )
-from reasoning.stores import keep_private
+from reasoning.service.artifacts import forwarded_env
+from reasoning.service.auth import Principal, TokenPair
+from reasoning.service.database import stored_bytes
+from reasoning.service.jobs import IdempotencyConflict
+from reasoning.service.stores import keep_private
 from reasoning.validation import check_fit_request, fit_warnings
 from serve_app import problems, uploads
 from serve_app.auth import NO_STORE, Authenticator, authenticated, client_address

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from reasoning.stores import keep_private
+from reasoning.service.stores import keep_private
 from serve_app import commands
 from serve_app.commands import add_commands
 from serve_app.settings import Settings

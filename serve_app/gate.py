@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reasoning.auth import AuthError
+from reasoning.service.auth import AuthError
 from serve_app.auth import Authenticator, bearer_token, client_address, unauthorized
 from serve_app.limits import problem_response
 from serve_app.problems import Problem

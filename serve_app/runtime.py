@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reasoning.artifacts import forwarded_env
+from reasoning.service.artifacts import forwarded_env
 from serve_app.settings import APP_NAME, Settings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

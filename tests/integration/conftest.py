@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration import ray_state
 from tests.integration.service import (

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 
 TERMINAL = ("completed", "failed")
 

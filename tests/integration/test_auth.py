@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from reasoning.auth import CredentialStore, TokenPolicy
+from reasoning.service.auth import CredentialStore, TokenPolicy
 from tests.integration.conftest import TENANT
 from tests.integration.service import Service, admin, create_key, login
 

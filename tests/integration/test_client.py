@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from reasoning.auth import TokenPolicy
 from reasoning.client import Client, ServiceError
 from reasoning.schemas import Job
+from reasoning.service.auth import TokenPolicy
 from reasoning.synthetic import houses
 from tests.integration.conftest import TENANT
 from tests.integration.service import Service

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import make_friedman1
 from sqlalchemy import select
 
-from reasoning import database
+from reasoning.service import database
 from tests.integration import ray_state
 from tests.integration.conftest import FITS, REG
 from tests.integration.service import Service, submit, upload, wait_job

@@ -509,8 +509,8 @@ def test_a_tenant_over_its_storage_quota_gets_413_and_no_one_else(service, clien
 
     from sqlalchemy import insert
 
-    from reasoning.database import datasets, writing
     from reasoning.schemas import Column, DatasetInfo
+    from reasoning.service.database import datasets, writing
 
     key = service.stores.credentials().create_key("delta")[1]
     token = httpx.post(f"{service.url}/v1/auth/token", json={"api_key": key},

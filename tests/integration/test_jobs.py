@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 from reasoning.synthetic import houses
 from tests.integration import ray_state
 from tests.integration.conftest import PENDING_CAP, REG
@@ -239,7 +239,7 @@ def test_a_tenants_running_cap_and_the_time_limit(tmp_path, gated, ray_driver):
     from actors import NAMESPACE
     from actors.job_manager import JobManager
     from reasoning.distill import DistillOptions
-    from reasoning.jobs import JobLimits
+    from reasoning.service.jobs import JobLimits
 
     stores = Stores.resolve(tmp_path / "home")
     stores.upgrade()

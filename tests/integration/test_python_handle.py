@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning.auth import Principal
 from reasoning.schemas import (
     DatasetInfo,
     FitAccepted,
@@ -15,6 +14,7 @@ from reasoning.schemas import (
     PredictResponse,
     ReasoningFitRequest,
 )
+from reasoning.service.auth import Principal
 from reasoning.synthetic import houses
 from serve_app.problems import Problem
 from tests.integration.conftest import OTHER, TENANT

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from reasoning.database import METADATA, engine
-from reasoning.stores import Stores
+from reasoning.service.database import METADATA, engine
+from reasoning.service.stores import Stores
 from tests.postgres import PostgresServer, postgres_binaries
 
 DATABASES = ("sqlite", "postgresql")

@@ -10,10 +10,10 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from reasoning.auth import AuthError, CredentialStore, TokenPolicy, check_tenant
-from reasoning.database import api_keys, refresh_tokens
-from reasoning.keyring import Keyring
-from reasoning.stores import Stores
+from reasoning.service.auth import AuthError, CredentialStore, TokenPolicy, check_tenant
+from reasoning.service.database import api_keys, refresh_tokens
+from reasoning.service.keyring import Keyring
+from reasoning.service.stores import Stores
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 from serve_app.cli import main
 from serve_app.runtime import UnsafeBind, check_bind
 from serve_app.settings import Settings

@@ -37,8 +37,8 @@ from ray.serve.config import AutoscalingConfig
 from ray.serve.schema import ServeDeploySchema
 from sqlalchemy.engine import make_url
 
-from reasoning.artifacts import AWS_VARIABLES
-from reasoning.stores import Stores
+from reasoning.service.artifacts import AWS_VARIABLES
+from reasoning.service.stores import Stores
 from serve_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

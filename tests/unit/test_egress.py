@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from reasoning.egress import EgressPolicy, why_not_public
+from reasoning.service.egress import EgressPolicy, why_not_public
 from reasoning.teachers import HttpTeacher, TeacherError
 from tests.teacher_server import TeacherServer
 

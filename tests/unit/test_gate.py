@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.auth import TokenPolicy
+from reasoning.service.auth import TokenPolicy
 from serve_app.auth import Authenticator
 from serve_app.gate import GatePolicy, RequestGate
 from serve_app.settings import Settings

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, select
 
-from reasoning.database import jobs
-from reasoning.jobs import IdempotencyConflict, JobStore
-from reasoning.stores import Stores
+from reasoning.service.database import jobs
+from reasoning.service.jobs import IdempotencyConflict, JobStore
+from reasoning.service.stores import Stores
 
 REQUEST = {"dataset_id": str(uuid.uuid4()), "n_hyperopt_steps": 3}
 

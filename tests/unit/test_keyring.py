@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.keyring import Keyring, service_secret
+from reasoning.service.keyring import Keyring, service_secret
 
 
 def test_the_secret_is_made_once_private_and_shared(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect, update
 
-from reasoning.artifacts import ArtifactStore, forwarded_env, s3_options
-from reasoning.database import METADATA, engine, writing
-from reasoning.database import datasets as catalog
 from reasoning.schemas import ModelCard
-from reasoning.stores import Stores
+from reasoning.service.artifacts import ArtifactStore, forwarded_env, s3_options
+from reasoning.service.database import METADATA, engine, writing
+from reasoning.service.database import datasets as catalog
+from reasoning.service.stores import Stores
 from reasoning.synthetic import houses
 from tests.unit.conftest import DATABASES, fresh_stores
 
@@ -183,7 +183,7 @@ def test_a_named_secret_file_must_exist_and_is_never_made(tmp_path: Path) -> Non
 
 
 def test_stored_bytes_are_counted_per_tenant(stores: Stores) -> None:
-    from reasoning.database import stored_bytes
+    from reasoning.service.database import stored_bytes
 
     datasets = stores.datasets()
     datasets.add(houses(50, seed=1), "a", "alpha")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reasoning.egress import EgressPolicy
+from reasoning.service.egress import EgressPolicy
 from reasoning.teachers import (
     HttpTeacher,
     TeacherError,

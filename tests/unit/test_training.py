@@ -10,7 +10,7 @@ import pytest
 
 from reasoning.predict import RowsError, predict_response, rows_frame
 from reasoning.schemas import PredictRequest, ReasoningFitRequest, Trial
-from reasoning.stores import Stores
+from reasoning.service.stores import Stores
 from reasoning.synthetic import houses
 from reasoning.training import (
     JobFailure,

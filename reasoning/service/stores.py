@@ -18,13 +18,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from reasoning import database
-from reasoning.artifacts import ArtifactStore
-from reasoning.auth import CredentialStore, TokenPolicy
 from reasoning.datasets import DatasetStore
-from reasoning.jobs import JobStore
-from reasoning.keyring import Keyring
-from reasoning.registry import ModelRegistry
+from reasoning.service import database
+from reasoning.service.artifacts import ArtifactStore
+from reasoning.service.auth import CredentialStore, TokenPolicy
+from reasoning.service.jobs import JobStore
+from reasoning.service.keyring import Keyring
+from reasoning.service.registry import ModelRegistry
 
 PRIVATE_UMASK = 0o077
 

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from reasoning.database import jobs, reading, writing
-from reasoning.keyring import Keyring
 from reasoning.schemas import DEFAULT_TENANT, Job, JobKind, Progress
+from reasoning.service.database import jobs, reading, writing
+from reasoning.service.keyring import Keyring
 
 SECRET_FIELDS = ("teacher_predict_headers",)
 """Request fields that hold credentials for someone else's server."""

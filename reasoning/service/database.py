@@ -8,7 +8,7 @@ default; PostgreSQL serves a cluster, where every host reaches the same server.
 The tables are SQLAlchemy Core, written so that each rule holds on both databases:
 state changes are single conditional UPDATEs, uniqueness is a constraint, and
 read-modify-write sequences check what they changed. The schema itself belongs to the
-Alembic migrations in `reasoning/migrations/`: `upgrade` applies them.
+Alembic migrations in `reasoning/service/migrations/`: `upgrade` applies them.
 """
 
 from __future__ import annotations

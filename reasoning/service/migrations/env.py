@@ -1,12 +1,12 @@
 """Alembic's entry point: migrations run on the connection `database.upgrade` passes in.
 
 Run programmatically only (no alembic.ini): the service, `reasoning db upgrade` and the
-tests all go through `reasoning.database.upgrade`.
+tests all go through `reasoning.service.database.upgrade`.
 """
 
 from alembic import context
 
-from reasoning.database import METADATA
+from reasoning.service.database import METADATA
 
 MIGRATION_LOCK = 7_406_201
 """PostgreSQL advisory lock held while migrating: replicas starting together take turns

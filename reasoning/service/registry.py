@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from reasoning.artifacts import ArtifactStore
-from reasoning.database import catalog_entries, catalog_entry, catalog_id, writing
-from reasoning.database import models as catalog
 from reasoning.schemas import ModelCard
+from reasoning.service.artifacts import ArtifactStore
+from reasoning.service.database import catalog_entries, catalog_entry, catalog_id, writing
+from reasoning.service.database import models as catalog
 
 
 class ModelRegistry:

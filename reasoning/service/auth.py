@@ -26,9 +26,9 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from reasoning.database import api_keys, reading, refresh_tokens, writing
-from reasoning.keyring import Keyring
 from reasoning.schemas import DEFAULT_TENANT, TENANT_PATTERN
+from reasoning.service.database import api_keys, reading, refresh_tokens, writing
+from reasoning.service.keyring import Keyring
 
 ALGORITHM = "HS256"
 CLOCK_SKEW = 60

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from reasoning.home import Home
 
+from reasoning.auth import CredentialStore
 from reasoning.datasets import DatasetStore
+from reasoning.jobs import JobStore
+from reasoning.keyring import Keyring
+from reasoning.registry import ModelRegistry
 from reasoning.schemas import ReasoningFitRequest, Trial
-from reasoning.service.auth import CredentialStore
-from reasoning.service.jobs import JobStore
-from reasoning.service.keyring import Keyring
-from reasoning.service.registry import ModelRegistry
 from reasoning.synthetic import houses
 from reasoning.training import finalize, prepare, score_trial
 

@@ -82,7 +82,7 @@ def test_a_write_is_visible_only_once_its_catalog_row_commits(
 
     # The Parquet object is written, then the process dies before the catalog row: the
     # dataset does not exist for anyone.
-    monkeypatch.setattr("reasoning.datasets.insert", crash)
+    monkeypatch.setattr("reasoning.service.dataset_store.insert", crash)
     with pytest.raises(RuntimeError):
         datasets.add(frame, "half")
     assert datasets.list() == []

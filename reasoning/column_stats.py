@@ -60,5 +60,7 @@ class ColumnSummary:
 
 
 def _json_value(value: Any) -> Any:
+    # Not pydantic's to_jsonable_python: it writes UTC as "Z" where isoformat writes
+    # "+00:00", and the bounds already in catalogs were written by isoformat.
     return value.isoformat() if isinstance(value, datetime | date | time) else value
 

@@ -34,7 +34,8 @@ from reasoning.upload_checks import DatasetError, TableLimits, clean_names, trim
 
 CSV_CHUNK_ROWS = 50_000
 
-# Text that means "missing" in a CSV cell (pandas' defaults, minus nothing surprising).
+# Text that means "missing" in a CSV cell: pandas' defaults, written out because pandas
+# keeps that set private (`pandas._libs.parsers.STR_NA_VALUES`), and this one is ours to keep.
 NA_TOKENS = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
      "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}

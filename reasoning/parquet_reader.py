@@ -54,7 +54,8 @@ def _bounded_parquet(filename: str, content: bytes, limits: TableLimits) -> pa.T
     the decoded size (and the longest cell) is known from the dictionaries' lengths before
     anything is expanded. Decompression is bounded first by the sizes the file declares,
     which Arrow holds each page to."""
-    meta = pq.ParquetFile(pa.BufferReader(content)).metadata
+    plain = pq.ParquetFile(pa.BufferReader(content))
+    meta = plain.metadata
     if meta.num_columns > limits.columns:
         raise limits.too_many_columns(filename, meta.num_columns)
     cells = meta.num_rows * meta.num_columns
@@ -67,8 +68,7 @@ def _bounded_parquet(filename: str, content: bytes, limits: TableLimits) -> pa.T
                    for g in range(meta.num_row_groups) for c in range(meta.num_columns))
     if declared > limits.decoded_bytes:
         raise limits.too_large(filename, declared, "at least ")
-    schema = pq.ParquetFile(pa.BufferReader(content)).schema_arrow
-    text = [f.name for f in schema if is_text(f.type)]
+    text = [f.name for f in plain.schema_arrow if is_text(f.type)]
     reader = pq.ParquetFile(pa.BufferReader(content), read_dictionary=text)
     decoded, batches = 0, []
     for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 MAX_DETAIL = 300
 
 
@@ -54,6 +56,8 @@ class TableLimits:
 
 def trim(text: object, limit: int = MAX_DETAIL) -> str:
     """One line of at most `limit` characters, so parser complaints stay readable."""
+    # Not textwrap.shorten: it cuts at word boundaries, so a parser message that is one
+    # long token (a path, a run of bytes) would shrink to the placeholder alone.
     one_line = " ".join(str(text).split())
     return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
 
@@ -66,13 +70,9 @@ def clean_names(filename: str, names: list[Any]) -> list[str]:
         raise DatasetError(
             f"file {filename!r} has blank column names (column {', '.join(map(str, blank))})"
         )
-    seen: set[str] = set()
-    dupes: list[str] = []
-    for n in cleaned:
-        if n in seen and n not in dupes:
-            dupes.append(n)
-        seen.add(n)
-    if dupes:
+    index = pd.Index(cleaned, dtype=object)
+    dupes = index[index.duplicated()].unique()  # in the order of their second occurrence
+    if len(dupes):
         raise DatasetError(
             f"file {filename!r} has duplicate column names: {trim(', '.join(map(repr, dupes)))}"
         )

@@ -7,7 +7,7 @@ Both paths fit the same xgboost ReasoningModel on the same generated table
   then POST /v1/reasoning/fit is timed from submit until GET /v1/jobs/{id} says `completed`.
   The job is polled every --poll seconds and the first time each stage is seen is noted
   (pending -> queued -> train -> finalize -> completed), which gives the stage timings.
-- plain: this process, no Ray. The same CSV bytes are read with `reasoning.datasets.read_table`
+- plain: this process, no Ray. The same CSV bytes are read with `reasoning.readers.read_table`
   and stored in a `DatasetStore` (that is the upload, untimed, as on the service side); then the
   timed part does what the job does: load, `prepare`, the same trial configurations one after
   another through `score_trial`, `finalize`, and the `ModelRegistry` write.
@@ -50,8 +50,9 @@ if str(ROOT) not in sys.path:
 
 from actors.trainer import sample_configs  # noqa: E402
 from bench.tables import table  # noqa: E402
-from reasoning.datasets import DatasetStore, read_table  # noqa: E402
+from reasoning.readers import read_table  # noqa: E402
 from reasoning.schemas import ReasoningFitRequest, Trial  # noqa: E402
+from reasoning.service.dataset_store import DatasetStore  # noqa: E402
 from reasoning.service.registry import ModelRegistry  # noqa: E402
 from reasoning.service.stores import Stores  # noqa: E402
 from reasoning.synthetic import houses  # noqa: E402

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reasoning.datasets import ColumnSummary
+from reasoning.column_stats import ColumnSummary
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.families.gam import SEARCHED_PAIRS
 from reasoning.filters import check_filter, column_list

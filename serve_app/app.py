@@ -25,8 +25,6 @@ from ray.serve.handle import DeploymentHandle
 from starlette.concurrency import run_in_threadpool
 
 from actors.job_manager import job_manager
-from reasoning.datasets import DatasetError, DatasetTooLarge, RetypeError
-from reasoning.datasets import read_upload as read_dataset
 from reasoning.families import FAMILIES
 from reasoning.levels import model_levels, scoring_warnings
 from reasoning.predict import (
@@ -36,6 +34,7 @@ from reasoning.predict import (
     rows_frame,
     teacher_predictions,
 )
+from reasoning.readers import read_upload as read_dataset
 from reasoning.report import CSP as REPORT_CSP
 from reasoning.report import render_report
 from reasoning.schemas import (
@@ -65,6 +64,7 @@ from reasoning.service.auth import Principal, TokenPair
 from reasoning.service.database import stored_bytes
 from reasoning.service.jobs import IdempotencyConflict
 from reasoning.service.stores import keep_private
+from reasoning.upload_checks import DatasetError, DatasetTooLarge, RetypeError
 from reasoning.validation import check_fit_request, fit_warnings
 from serve_app import problems, uploads
 from serve_app.auth import NO_STORE, Authenticator, authenticated, client_address

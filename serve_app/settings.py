@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reasoning.datasets import TableLimits
 from reasoning.distill import DistillOptions
 from reasoning.service.auth import TokenPolicy
 from reasoning.service.egress import EgressPolicy
 from reasoning.service.jobs import JobLimits
 from reasoning.service.stores import Stores
+from reasoning.upload_checks import TableLimits
 from serve_app.throttle import ThrottleLimits
 
 APP_NAME = "reasoning"

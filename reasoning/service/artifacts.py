@@ -58,13 +58,16 @@ class ArtifactStore:
         return f"{self.base}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
-        """Write one object whole. On S3 a PUT is atomic; locally the bytes go to a
-        temporary name, are fsynced, and are renamed into place."""
+        """Write one object whole or not at all (the one way the dataset store and the model
+        registry write). On S3 an object appears only once its upload completes; locally
+        the bytes go to a temporary name, are fsynced, and are renamed into place."""
         path = self.path(key)
         if not self.local:
             with self.filesystem.open_output_stream(path) as out:
                 out.write(data)
             return
+        # By hand: pyarrow's LocalFileSystem writes in place and never fsyncs, and the
+        # standard library has no atomic write.
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")

@@ -27,7 +27,7 @@ class ModelRegistry:
     def add(self, model: Any, card: ModelCard) -> ModelCard:
         model_id = catalog_id(card.model_id)
         content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        self.artifacts.put(_key(model_id), content)
+        self.artifacts.put(_key(model_id), content)  # whole or not at all, as datasets are
         with writing(self._engine) as db:
             db.execute(insert(catalog).values(
                 model_id=model_id, tenant=card.tenant,

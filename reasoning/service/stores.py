@@ -18,10 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from reasoning.datasets import DatasetStore
 from reasoning.service import database
 from reasoning.service.artifacts import ArtifactStore
 from reasoning.service.auth import CredentialStore, TokenPolicy
+from reasoning.service.dataset_store import DatasetStore
 from reasoning.service.jobs import JobStore
 from reasoning.service.keyring import Keyring
 from reasoning.service.registry import ModelRegistry

@@ -15,13 +15,15 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
-from reasoning.datasets import DatasetError, DatasetStore, RetypeError, read_upload
 from reasoning.dialects import CsvOptions, DialectError
 from reasoning.encoding import infer_dtype
 from reasoning.levels import model_levels, near_level, scoring_warnings
 from reasoning.model import ReasoningModel
 from reasoning.predict import rows_frame
+from reasoning.readers import read_upload
 from reasoning.schemas import Column, DatasetPatch, PredictRequest, ReasoningFitRequest
+from reasoning.service.dataset_store import DatasetStore
+from reasoning.upload_checks import DatasetError, RetypeError
 from reasoning.validation import check_fit_request, fit_warnings
 from serve_app.readiness import Readiness
 from tests.unit.conftest import fresh_stores

@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reasoning.datasets import DatasetError, read_table
 from reasoning.encoding import infer_dtype
+from reasoning.readers import read_table
 from reasoning.schemas import DEFAULT_TENANT
 from reasoning.service.stores import Stores
+from reasoning.upload_checks import DatasetError
 
 CSV = b"""id, score ,flag,city,when,count,maybe,ratio,stamp_tz
 1,0.5,true,Paris,2024-01-01,10,TRUE,1.0,2024-01-01T10:00:00Z

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reasoning import datasets
-from reasoning.datasets import DatasetError, read_table
+from reasoning import parquet_reader
+from reasoning.readers import read_table
+from reasoning.upload_checks import DatasetError
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -45,10 +46,10 @@ def test_hostile_files_name_the_problem(filename: str, content: bytes, fragment:
 
 
 def test_parquet_declaring_too_many_cells_is_refused_before_reading(monkeypatch) -> None:
-    monkeypatch.setattr(datasets, "MAX_PARQUET_CELLS", 5)
+    monkeypatch.setattr(parquet_reader, "MAX_PARQUET_CELLS", 5)
     with pytest.raises(DatasetError, match="3 rows × 2 columns = 6 cells; at most 5"):
         read_table("x.parquet", GOOD_PARQUET)
-    monkeypatch.setattr(datasets, "MAX_PARQUET_CELLS", 6)
+    monkeypatch.setattr(parquet_reader, "MAX_PARQUET_CELLS", 6)
     assert len(read_table("x.parquet", GOOD_PARQUET)) == 3
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reasoning.datasets import DatasetStore, read_table
+from reasoning.readers import read_table
 from reasoning.schemas import ModelFitRequest, ReasoningFitRequest
+from reasoning.service.dataset_store import DatasetStore
 from reasoning.validation import check_fit_request
 from tests.unit.conftest import fresh_stores
 

@@ -253,7 +253,7 @@ def test_ranking_leaves_out_pairs_that_explain_only_noise():
 
 
 def test_the_design_bound_counts_pair_terms():
-    from reasoning.datasets import ColumnSummary
+    from reasoning.column_stats import ColumnSummary
 
     summary = ColumnSummary(n_rows=100_000, n_present=100_000, minimum=0.0, maximum=1.0)
     dtypes = {"x": "float", "z": "float", "y": "float"}

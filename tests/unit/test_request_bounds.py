@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from reasoning.datasets import ColumnSummary
+from reasoning.column_stats import ColumnSummary
 from reasoning.filters import apply_filter
 from reasoning.schemas import (
     MAX_FILTER_LEAVES,

@@ -3,18 +3,24 @@ and the rules that keep a half-written dataset or model invisible."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import inspect, update
 
-from reasoning.schemas import ModelCard
+from reasoning.schemas import DatasetPatch, ModelCard
 from reasoning.service.artifacts import ArtifactStore, forwarded_env, s3_options
 from reasoning.service.database import METADATA, engine, writing
 from reasoning.service.database import datasets as catalog
+from reasoning.service.dataset_store import DatasetStore
+from reasoning.service.registry import ModelRegistry
 from reasoning.service.stores import Stores
 from reasoning.synthetic import houses
 from tests.unit.conftest import DATABASES, fresh_stores
@@ -82,13 +88,68 @@ def test_a_write_is_visible_only_once_its_catalog_row_commits(
 
     # The Parquet object is written, then the process dies before the catalog row: the
     # dataset does not exist for anyone.
-    monkeypatch.setattr("reasoning.datasets.insert", crash)
+    monkeypatch.setattr("reasoning.service.dataset_store.insert", crash)
     with pytest.raises(RuntimeError):
         datasets.add(frame, "half")
     assert datasets.list() == []
     monkeypatch.undo()
     info = datasets.add(frame, "whole")
     assert [d.dataset_id for d in datasets.list()] == [info.dataset_id]
+
+
+def _failing_fsync(synced: list[int]) -> Callable[[int], None]:
+    """An fsync that records how many bytes its file holds, then fails like a dying disk."""
+
+    def fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        raise OSError(errno.EIO, "Input/output error")
+
+    return fsync
+
+
+def _files(root: str) -> list[Path]:
+    return [p for p in Path(root).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("kind", ["dataset", "model"])
+def test_a_write_that_fails_midway_leaves_no_object(
+    kind: str, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Datasets and models are written by one helper, `ArtifactStore.put`: the bytes go to
+    a temporary name and are fsynced before they are renamed into place, so a failure
+    before the rename (here the fsync) leaves no file, not even a temporary one. A store
+    that wrote in place, or renamed without syncing, would succeed here and fail this."""
+    if kind == "dataset":
+        store: DatasetStore | ModelRegistry = stores.datasets()
+        write = partial(store.add, houses(20), "houses")
+    else:
+        store = stores.models()
+        card = next(HOME_V0_1.glob("models/*/card.json")).read_text()
+        write = partial(store.add, {"coef": [1.0, 2.0]}, ModelCard.model_validate_json(card))
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", _failing_fsync(synced))
+    with pytest.raises(OSError, match="Input/output"):
+        write()
+    assert len(synced) == 1 and synced[0] > 0  # the whole object was written, then synced
+    assert _files(stores.artifacts) == [] and store.list() == []
+    monkeypatch.undo()
+    write()
+    assert len(_files(stores.artifacts)) == 1 and len(store.list()) == 1
+
+
+def test_a_retype_that_fails_midway_leaves_the_old_dataset_whole(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retyped Parquet replaces the old one only once it is on disk whole."""
+    datasets = stores.datasets()
+    info = datasets.add(houses(20), "houses")
+    [path] = _files(stores.artifacts)
+    before = path.read_bytes()
+    monkeypatch.setattr(os, "fsync", _failing_fsync([]))
+    with pytest.raises(OSError, match="Input/output"):
+        datasets.retype(info.dataset_id, info.tenant, DatasetPatch(dtypes={"rooms": "float"}))
+    assert _files(stores.artifacts) == [path] and path.read_bytes() == before
+    assert datasets.get(info.dataset_id) == info
 
 
 def test_local_artifacts_appear_whole(tmp_path: Path) -> None:

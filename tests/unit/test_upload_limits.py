@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reasoning.datasets import DatasetError, DatasetTooLarge, TableLimits, read_table
+from reasoning.readers import read_table
+from reasoning.upload_checks import DatasetError, DatasetTooLarge, TableLimits
 
 SMALL = TableLimits(decoded_bytes=10 * 2**20, columns=50, cell_chars=1_000)
 

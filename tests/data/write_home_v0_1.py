@@ -16,13 +16,13 @@ import shutil
 import uuid
 from pathlib import Path
 
-from reasoning.home import Home
-
 from reasoning.auth import CredentialStore
 from reasoning.datasets import DatasetStore
+from reasoning.home import Home
 from reasoning.jobs import JobStore
 from reasoning.keyring import Keyring
 from reasoning.registry import ModelRegistry
+
 from reasoning.schemas import ReasoningFitRequest, Trial
 from reasoning.synthetic import houses
 from reasoning.training import finalize, prepare, score_trial

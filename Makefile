@@ -27,6 +27,7 @@ PG_TESTS := tests/integration/test_auth.py tests/integration/test_jobs.py \
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	sh tests/install_postgres.sh
 	sh tests/install_chromium.sh
 	$(BIN)/python -m pytest -q --durations=15 -m "not cluster"
@@ -38,6 +39,7 @@ serve: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/fit_overhead.py

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
@@ -344,6 +344,7 @@ class JobManager:
             del self.running[job_id]
             self.reported.pop(job_id, None)
         if outcome.status == "completed":
+            assert outcome.model_id is not None, "a completed attempt names its model"
             self.store.complete(job_id, outcome.model_id, outcome.message)
         else:
             self.store.fail(job_id, outcome.message, outcome.error)
@@ -361,7 +362,8 @@ def job_manager(
     limits: JobLimits | None = None,
 ) -> ray.actor.ActorHandle:
     """Get the JobManager, creating it on first use (detached: it outlives its creator)."""
-    return (
+    # Ray's stubs type .remote() as a handle or the class itself (for method typing).
+    return cast(ray.actor.ActorHandle, (
         ray.remote(JobManager)
         .options(
             name=JOB_MANAGER_NAME,
@@ -374,4 +376,4 @@ def job_manager(
             max_concurrency=64,
         )
         .remote(stores, max_running_jobs, options, JOB_MANAGER_NAME, limits)
-    )
+    ))

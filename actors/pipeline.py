@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import ray
 
@@ -316,7 +316,8 @@ def runner(
 ) -> ray.actor.ActorHandle:
     """The pool's runner in this slot: the live one, or a new one (detached, named, so a
     new JobManager finds it; restarted by Ray if its process dies)."""
-    return (
+    # Ray's stubs type .remote() as a handle or the class itself (for method typing).
+    return cast(ray.actor.ActorHandle, (
         ray.remote(PipelineRunner)
         .options(
             name=runner_name(manager, slot),
@@ -330,4 +331,4 @@ def runner(
             max_task_retries=0,  # an attempt lost with its process is the JobManager's call
         )
         .remote(manager, stores, options)
-    )
+    ))

@@ -98,6 +98,7 @@ class Labeller:
         self.on_rows(self.labelled)
 
     def _label_by_handle(self, frame: pd.DataFrame) -> TeacherAnswer:
+        assert self.teacher.stores is not None, "a teacher model comes with its stores"
         teacher = teacher_model(self.teacher.model_id or "", self.teacher.stores)
         answers: list[TeacherAnswer] = []
         pending: list[tuple[ray.ObjectRef, int]] = []

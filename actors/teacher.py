@@ -7,6 +7,8 @@ use, reused by every later job, and restarted by Ray if it dies.
 
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -46,7 +48,8 @@ def teacher_model(model_id: str, stores: Stores) -> ray.actor.ActorHandle:
     asks for any resource is scheduled from its caller's node, where it is.
     """
     here = ray.get_runtime_context().get_node_id()
-    return (
+    # Ray's stubs type .remote() as a handle or the class itself (for method typing).
+    return cast(ray.actor.ActorHandle, (
         ray.remote(TeacherModel)
         .options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
@@ -61,4 +64,4 @@ def teacher_model(model_id: str, stores: Stores) -> ray.actor.ActorHandle:
             max_concurrency=4,
         )
         .remote(model_id, stores)
-    )
+    ))

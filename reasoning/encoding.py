@@ -469,6 +469,7 @@ class TableEncoder:
             for feat, codec in zip(self.features_, self.codecs_, strict=True)
         ]
         for k, (base_a, base_b, slope_a, slope_b) in enumerate(self._pair_blocks(X, slopes=True)):
+            assert slope_a is not None and slope_b is not None  # asked for with slopes=True
             parts.append(_outer(slope_a, base_b))
             partner[:, self.pair_indices(k)] = _outer(base_a, slope_b)
         return np.ascontiguousarray(np.hstack(parts), dtype=np.float64), partner

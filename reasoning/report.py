@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +40,7 @@ from reasoning.schemas import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 POSITIVE = "#d9541e"
 """Contributions that raise the output (a colour-blind safe orange/blue pair)."""
@@ -75,7 +77,7 @@ FAMILY_NAMES = {
 KIND_NAMES = {"reasoning_fit": "reasoning fit", "model_fit": "model fit"}
 OPS = {"in": "in", "not_in": "not in", "is_null": "is null", "is_not_null": "is not null"}
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "reasoning-report",
     "text.parse_math": False,
@@ -962,7 +964,7 @@ def _pairs_part(card: ModelCard, task: _Task) -> str:
         shown = term.surface.get("class")
         scope = f" ({esc(_level(shown))})" if shown is not None else ""
         parts.append(_chart(
-            _draw(lambda term=term: pair_chart(term, task.shape_unit), f"pair{n}"),
+            _draw(partial(pair_chart, term, task.shape_unit), f"pair{n}"),
             f"<code>{esc(term.columns[0])}</code> and <code>{esc(term.columns[1])}</code>: "
             f"their joint contribution to {target}{scope} at each pair of values.",
             "pair-chart", columns=" & ".join(term.columns)))
@@ -1006,7 +1008,7 @@ def _examples_section(card: ModelCard, task: _Task, examples: PredictResponse | 
             side = f"<p>prediction{of}</p><p class=value>{esc(fmt_number(predicted))}</p>"
         if row.rule:
             side += f"<p>rule: <code>{esc(row.rule)}</code></p>"
-        svg = _draw(lambda row=row, unit=unit: waterfall_chart(row, unit), f"why{i}")
+        svg = _draw(partial(waterfall_chart, row, unit), f"why{i}")
         caption = (
             f"Example {i + 1}: from the base value {esc(fmt_number(row.base_value))} to the "
             f"output {esc(fmt_number(row.output))} ({esc(unit)}).")

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from reasoning.model import json_scalar
 from reasoning.service.egress import EgressPolicy, GuardedTransport, refusal_of
@@ -127,6 +128,10 @@ def _flat(row: Any) -> list[Any]:
     return row
 
 
+class _Transient(Exception):
+    """A failure worth another try: a timeout, a lost connection, a 5xx."""
+
+
 @dataclass
 class HttpTeacher:
     """An external teacher behind a URL, called in batches with a few in flight."""
@@ -176,35 +181,42 @@ class HttpTeacher:
             return await asyncio.gather(*(one(b) for b in batches))
 
     async def _post(self, client: httpx.AsyncClient, url: str, payload: dict) -> Any:
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                status, text = await self._send(client, url, payload)
-            except httpx.TimeoutException:
-                last = f"no answer within {self.timeout:g} s"
-                continue
-            except httpx.TransportError as err:
-                refused = refusal_of(err)
-                if refused:
-                    raise TeacherError(f"refused to call {url}: {refused}") from None
-                last = f"could not connect ({type(err).__name__}: {err})"
-                continue
-            if status >= 500:
-                last = f"HTTP {status}: {_quote(text)}"
-                continue
-            if status >= 300:
-                raise TeacherError(f"the teacher at {url} answered HTTP {status}: {_quote(text)}")
-            try:
-                return json.loads(text)
-            except ValueError:
-                raise TeacherError(
-                    f"the teacher at {url} answered with invalid JSON: {_quote(text)}"
-                ) from None
-        raise TeacherError(
-            f"the teacher at {url} failed {self.retries + 1} times; last: {last}"
+        """One batch's answer; a timeout, a lost connection or a 5xx is tried again."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff),  # backoff, 2×, 4×, ...
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
         )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._post_once(client, url, payload)
+        except _Transient as last:
+            raise TeacherError(
+                f"the teacher at {url} failed {self.retries + 1} times; last: {last}"
+            ) from None
+
+    async def _post_once(self, client: httpx.AsyncClient, url: str, payload: dict) -> Any:
+        try:
+            status, text = await self._send(client, url, payload)
+        except httpx.TimeoutException:
+            raise _Transient(f"no answer within {self.timeout:g} s") from None
+        except httpx.TransportError as err:
+            refused = refusal_of(err)
+            if refused:
+                raise TeacherError(f"refused to call {url}: {refused}") from None
+            raise _Transient(f"could not connect ({type(err).__name__}: {err})") from None
+        if status >= 500:
+            raise _Transient(f"HTTP {status}: {_quote(text)}")
+        if status >= 300:
+            raise TeacherError(f"the teacher at {url} answered HTTP {status}: {_quote(text)}")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise TeacherError(
+                f"the teacher at {url} answered with invalid JSON: {_quote(text)}"
+            ) from None
 
     async def _send(self, client: httpx.AsyncClient, url: str, payload: dict) -> tuple[int, str]:
         """POST and read the answer, refusing more than max_response_bytes."""

@@ -107,9 +107,9 @@ def admin_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     if args.admin == "show-job":
         return show_job(settings, args.job_id)
-    for key in store.list_keys():
-        state = "revoked" if key["revoked_at"] else "active"
-        print(f"{key['key_id']}  {key['tenant']}  {state}")
+    for row in store.list_keys():
+        state = "revoked" if row["revoked_at"] else "active"
+        print(f"{row['key_id']}  {row['tenant']}  {state}")
     return 0
 
 

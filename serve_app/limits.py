@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from fastapi.encoders import jsonable_encoder
@@ -165,7 +164,7 @@ class _CountingReceive:
         self.chunks: list[bytes] | None = [] if is_json else None
 
     async def __call__(self) -> Message:
-        message: dict[str, Any] = await self.receive()
+        message = await self.receive()
         if message["type"] != "http.request":
             return message
         body = message.get("body", b"")

@@ -61,7 +61,7 @@ def start(settings: Settings, verbose: bool = True) -> dict[str, Any]:
         address=settings.address or "local",
         namespace=NAMESPACE,
         include_dashboard=False,
-        logging_level="WARNING",
+        logging_level=logging.WARNING,
         # Every actor and trial of this job (on any host) reaches the artifact store.
         runtime_env={"env_vars": env} if env else None,
         # Only a Ray this process starts takes a system config.

@@ -9,9 +9,10 @@ byte over the limit, with or without a Content-Length header.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from reasoning.dialects import CsvOptions, DialectError
@@ -19,10 +20,8 @@ from reasoning.schemas import Dtype
 from serve_app import problems
 from serve_app.problems import Problem
 
-try:
-    from python_multipart.multipart import MultipartParser, parse_options_header
-except ImportError:  # python-multipart before 0.0.13
-    from multipart.multipart import MultipartParser, parse_options_header
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 MAX_NAME_LENGTH = 1000
 """Characters of the optional `name` field."""
@@ -117,7 +116,7 @@ class _Form:
     _target: bytearray | None = None
     _target_limit: int = 0
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
@@ -203,9 +202,9 @@ async def read_upload(request: Request, max_file_bytes: int) -> Upload:
         name = _utf8("name", bytes(form.name), "name").strip() or None
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise problems.invalid(["body", "name"], f"longer than {MAX_NAME_LENGTH} characters")
-    options = {key: _utf8(key, bytes(value), key) for key, value in form.options.items()}
+    fields = {key: _utf8(key, bytes(value), key) for key, value in form.options.items()}
     return Upload(bytes(form.file), form.filename or "upload", name,
-                  {key: value for key, value in options.items() if value != ""})
+                  {key: value for key, value in fields.items() if value != ""})
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Ray Tune search spaces, one module per family, and the registry that maps names to them.
 
 Keys are exactly the family's hyperparameter names in ``reasoning.families``; a family without an
-entry here would be fitted with its defaults only.
+entry here cannot be searched (`search_space` refuses it, naming the ones it knows).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Registry of model families: one module per family, one line here to plug it in."""
+"""Registry of model families: one module per family, registered here.
+
+Plugging one in: its module (a `Family`), an instance in the registration loop below, its
+name in `REASONING_FAMILIES` or `SAME_SERVER_FAMILIES`, and a search space in
+`tune_configs/`.
+"""
 
 from __future__ import annotations
 

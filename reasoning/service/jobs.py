@@ -25,6 +25,8 @@ from reasoning.service.keyring import Keyring
 SECRET_FIELDS = ("teacher_predict_headers",)
 """Request fields that hold credentials for someone else's server."""
 SEALED = "<sealed>"
+JobList = list[Job]
+"""For annotations inside `JobStore`, whose `list` method hides the builtin there."""
 OPEN = jobs.c.status.not_in(("completed", "failed"))
 
 
@@ -143,7 +145,7 @@ class JobStore:
             raise RuntimeError("this JobStore was opened without the service's keyring")
         return self._keyring
 
-    def in_turn(self, limit: int) -> list[Job]:
+    def in_turn(self, limit: int) -> JobList:
         """Jobs to start, at most `limit`: ones marked running (an attempt that was lost)
         first, then pending ones taking turns across tenants, each tenant's oldest before
         anyone's second, so a tenant's thousand queued jobs do not hold up another's one."""
@@ -163,7 +165,7 @@ class JobStore:
         with reading(self._engine) as db:
             return int(db.execute(query).scalar() or 0)
 
-    def unfinished(self, limit: int | None = None) -> list[Job]:
+    def unfinished(self, limit: int | None = None) -> JobList:
         """Jobs to (re)run: pending or running, oldest first (at most `limit`)."""
         query = (select(jobs).where(jobs.c.status.in_(("pending", "running")))
                  .order_by(jobs.c.created_at).limit(limit))

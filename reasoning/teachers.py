@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from reasoning.model import json_scalar
+from reasoning.jsonable import json_scalar
 from reasoning.service.egress import EgressPolicy, GuardedTransport, refusal_of
 
 QUOTE_LIMIT = 300

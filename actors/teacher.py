@@ -14,7 +14,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import NAMESPACE, lower_priority
-from reasoning.model import json_scalar
+from reasoning.jsonable import json_scalar
 from reasoning.service.stores import Stores
 from reasoning.teachers import TeacherAnswer
 

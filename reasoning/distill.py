@@ -16,9 +16,9 @@ import pandas as pd
 
 from reasoning.fidelity import classification_fidelity, gradient_fidelity, regression_fidelity
 from reasoning.metrics import evaluate
-from reasoning.model import ReasoningModel, teacher_logits
+from reasoning.model import ReasoningModel
 from reasoning.schemas import Metrics
-from reasoning.sobolev import fit_sobolev
+from reasoning.targets import teacher_logits
 from reasoning.teachers import HttpTeacher
 
 
@@ -120,11 +120,9 @@ def diffmodel_fit(
     values = answer.values if classes is None else teacher_logits(answer.values)
     n_fit = len(data.X_train) + len(data.X_val)
     jac_fit = jac[:n_fit, 0, :] if classes is None else jac[:n_fit].transpose(0, 2, 1)
-    student = fit_sobolev(
-        X.iloc[:n_fit].reset_index(drop=True), values[:n_fit], jac_fit, family=family,
-        task_kind="regression" if classes is None else "classification", classes=classes,
-        params=DIFFMODEL_PARAMS.get(family), random_state=random_state,
-    )
+    task_kind = "regression" if classes is None else "classification"
+    student = ReasoningModel(family, task_kind, DIFFMODEL_PARAMS.get(family), random_state)
+    student.fit_sobolev(X.iloc[:n_fit].reset_index(drop=True), values[:n_fit], jac_fit, classes)
     t_test = answer.values[n_fit:]
     student_jac = student.jacobian(data.X_test).transpose(0, 2, 1)  # (n, K, d)
     metrics = Metrics(

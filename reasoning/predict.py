@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar
+from reasoning.jsonable import json_scalar
+from reasoning.model import ColumnMismatchError, ReasoningModel
 from reasoning.schemas import (
     Column,
     GradsResponse,

@@ -19,11 +19,13 @@ centred (z and f), the stacked system is solved without an intercept, and
 b = mean(f) - mean(z) . w. That is the exact minimiser and leaves b unpenalized, as Ridge's own
 intercept is. There is no hyperparameter search: ``params`` (alpha, n_knots) and ``grad_weight``
 are taken as given.
+
+``ReasoningModel.fit_sobolev`` is the way in; this module holds its checks and its core fit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,38 +36,18 @@ from sklearn.linear_model import Ridge
 from reasoning.encoding import TableEncoder, to_float
 from reasoning.families import Family, Task
 from reasoning.families.linear import LinearCore
-from reasoning.model import ReasoningModel, fitted_outputs, teacher_outputs
+from reasoning.targets import teacher_outputs
 
 SOBOLEV_FAMILIES: tuple[str, ...] = ("linear", "gam")
 """Families linear in their parameters: their Sobolev fit is one least-squares solve."""
 
+SobolevCore = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray],
+                       LinearCore]
+"""A ``ReasoningModel`` core fit: (family, resolved params, encoder, frame, design) -> core."""
 
-def fit_sobolev(
-    X: pd.DataFrame,
-    values: Any,
-    jacobians: Any,
-    *,
-    family: str = "gam",
-    task_kind: str = "regression",
-    classes: Sequence[Any] | None = None,
-    params: dict[str, Any] | None = None,
-    grad_weight: float = 1.0,
-    jacobian_columns: Sequence[str] | None = None,
-    random_state: int | None = 42,
-) -> ReasoningModel:
-    """A ``linear`` or ``gam`` ReasoningModel fitted to a teacher's values and Jacobians.
 
-    ``values``: raw outputs, (n,) for regression; for classification per class in the order of
-    ``classes`` (binary (n,) log-odds m of ``classes[1]`` or mirrored (n, 2) [-m, m]; multiclass
-    (n, K) logits, centred per row together with their Jacobians). ``jacobians``:
-    (n, q[, K]) derivatives of those outputs w.r.t. the input columns ``jacobian_columns``
-    (default: all of X's columns, in order), in each column's own units (timestamps per day).
-    NaN entries are ignored, as are boolean and categorical columns (no slope) and rows where
-    the input is missing (the teacher's slope there is not the slope at our imputed value).
-    A derivative row is used when it is given for every output. ``grad_weight`` is lambda.
-
-    The result is an ordinary fitted ReasoningModel (explain, jacobian, pickle).
-    """
+def check_sobolev(family: str, grad_weight: float) -> None:
+    """Refuse a family whose fit is not one least-squares solve, and a negative lambda."""
     if family not in SOBOLEV_FAMILIES:
         raise ValueError(
             f"Sobolev fitting needs a family linear in its parameters: {list(SOBOLEV_FAMILIES)}; "
@@ -73,32 +55,41 @@ def fit_sobolev(
         )
     if not (np.isfinite(grad_weight) and grad_weight >= 0):
         raise ValueError(f"grad_weight must be a finite number >= 0, got {grad_weight!r}")
-    if task_kind == "classification" and classes is None:
-        raise ValueError("classification needs the teacher's classes, in the order of its outputs")
-    model = ReasoningModel(family, task_kind, params, random_state)
-    frame = model._checked_frame(X)
-    classes_arr, f = teacher_outputs(
-        values, classes if task_kind == "classification" else None, len(frame), 1, "values"
-    )
-    _, jac = teacher_outputs(
-        jacobians, classes if task_kind == "classification" else None, len(frame), 2, "jacobians"
-    )
+
+
+def sobolev_targets(
+    X: pd.DataFrame,
+    values: Any,
+    jacobians: Any,
+    classes: Sequence[Any] | None,
+    jacobian_columns: Sequence[str] | None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[str]]:
+    """(sorted classes, values f, Jacobians, their columns) as the fit uses them, checked.
+
+    ``classes`` None means regression; otherwise the teacher's classes in the order of its
+    outputs, sorted here with the outputs permuted to match (``teacher_outputs``).
+    """
+    classes_arr, f = teacher_outputs(values, classes, len(X), 1, "values")
+    _, jac = teacher_outputs(jacobians, classes, len(X), 2, "jacobians")
     if not np.isfinite(f).all():
         raise ValueError("teacher values must be finite numbers")
-    columns = list(frame.columns) if jacobian_columns is None else [str(c) for c in
-                                                                     jacobian_columns]
+    columns = list(X.columns) if jacobian_columns is None else [str(c) for c in
+                                                                 jacobian_columns]
     if jac.shape[1] != len(columns):
         raise ValueError(
             f"jacobians have {jac.shape[1]} columns but {len(columns)} jacobian_columns"
         )
-    unknown = sorted(set(columns) - set(frame.columns))
+    unknown = sorted(set(columns) - set(X.columns))
     if unknown:
         raise ValueError(f"jacobian_columns not in X: {unknown}")
-    task = (
-        Task("regression")
-        if classes_arr is None
-        else Task("classification", len(classes_arr))
-    )
+    return classes_arr, f, jac, columns
+
+
+def sobolev_core(
+    task: Task, f: np.ndarray, jac: np.ndarray, columns: Sequence[str], grad_weight: float
+) -> SobolevCore:
+    """The core fit ``ReasoningModel.fit_sobolev`` hands to its fit: the stacked value and
+    derivative rows on the encoder it is given, solved by one Ridge."""
 
     def fit_core(
         fam: Family, resolved: dict[str, Any], encoder: TableEncoder, data: pd.DataFrame,
@@ -115,9 +106,7 @@ def fit_sobolev(
         ridge.intercept_ = float(intercept[0]) if squeeze else intercept
         return LinearCore(task, ridge, z_mean)
 
-    return model._fit_with(frame, task, classes_arr, fit_core,
-                           lambda core, Z: (f - fitted_outputs(core.decision(Z), task.n_outputs),
-                                            None))
+    return fit_core
 
 
 def stack_rows(

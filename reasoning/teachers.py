@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from reasoning.model import json_scalar
+from reasoning.jsonable import json_scalar
 from reasoning.service.egress import EgressPolicy, GuardedTransport, refusal_of
 
 QUOTE_LIMIT = 300

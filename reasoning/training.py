@@ -25,6 +25,7 @@ from reasoning.distill import (
     label_metrics,
 )
 from reasoning.filters import apply_filter
+from reasoning.jsonable import json_scalar
 from reasoning.metrics import evaluate, validation_loss
 from reasoning.model import ReasoningModel
 from reasoning.schemas import (
@@ -311,7 +312,7 @@ def model_card(
         filter=request.filter,
         teacher=data.teacher.teacher if data.teacher is not None else None,
         features=[Column(name=f.name, dtype=f.dtype) for f in model.features_],
-        classes=[_json_scalar(c) for c in classes] if classes is not None else None,
+        classes=[json_scalar(c) for c in classes] if classes is not None else None,
         hyperparameters=params,
         score_name=SCORE_NAME[model.task_kind] if data.teacher is None
         else FIDELITY_SCORE_NAME[model.task_kind],
@@ -336,6 +337,3 @@ def example_rows(X: pd.DataFrame, n: int = EXAMPLES) -> list[dict[str, Any]]:
     return json.loads(X.head(n).to_json(orient="records", date_format="iso", date_unit="us",
                                         double_precision=15))
 
-
-def _json_scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

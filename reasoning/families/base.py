@@ -2,7 +2,7 @@
 
 A new family (random_forest, mlp, ...) is one module with a ``Family`` subclass and a
 ``FittedCore`` subclass, plus one line in ``reasoning.families.__init__``. Everything around it
-(input columns, classes, JSON, global explanations) lives in ``reasoning.model`` and is shared.
+(input columns, classes, JSON, explanations) lives in ``reasoning.model`` and beside it, shared.
 
 Output convention (all families): ``decision`` gives raw outputs of shape (n, K) with K = 1 for
 regression and K = n_classes for classification. Binary: column 1 is the log-odds m of class 1 and

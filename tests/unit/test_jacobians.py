@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from reasoning.encoding import TableEncoder
-from reasoning.model import ReasoningModel, teacher_logits
+from reasoning.model import ReasoningModel
+from reasoning.targets import teacher_logits
 from tests.unit.test_families import N_TRAIN, make_task
 
 TASKS = ("regression", "binary", "multiclass")

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from reasoning.model import ColumnMismatchError, ReasoningModel, json_scalar, teacher_logits
+from reasoning.jsonable import json_scalar
+from reasoning.model import ColumnMismatchError, ReasoningModel
+from reasoning.targets import teacher_logits
 from tests.unit.test_families import (
     ALL_FAMILIES,
     FAST_PARAMS,

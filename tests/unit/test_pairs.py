@@ -12,9 +12,9 @@ import pytest
 from reasoning.distill import diffmodel_fit
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.interactions import rank_pairs
-from reasoning.model import ReasoningModel, teacher_logits
+from reasoning.model import ReasoningModel
 from reasoning.schemas import Explanation, ReasoningFitRequest
-from reasoning.sobolev import fit_sobolev
+from reasoning.targets import teacher_logits
 from reasoning.teachers import TeacherAnswer
 from reasoning.training import prepare
 from reasoning.validation import design_problem
@@ -183,8 +183,8 @@ def test_a_diffmodel_teacher_with_an_interaction_is_matched():
     fit, test = slice(0, N_TRAIN), slice(N_TRAIN, None)
     scores = {}
     for n_pairs in (0, 4):
-        student = fit_sobolev(X.iloc[fit], f[fit], jac[fit],
-                              params={"n_pairs": n_pairs, "n_knots": 10, "alpha": 1e-3})
+        params = {"n_pairs": n_pairs, "n_knots": 10, "alpha": 1e-3}
+        student = ReasoningModel(params=params).fit_sobolev(X.iloc[fit], f[fit], jac[fit])
         got = student.jacobian(X.iloc[test])[:, :3, 0]
         want, present = jac[test, :3], ~np.isnan(c[test])
         cosine = (got * want).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(

@@ -12,7 +12,6 @@ from sklearn.linear_model import Ridge
 
 from reasoning.fidelity import gradient_fidelity
 from reasoning.model import ReasoningModel
-from reasoning.sobolev import fit_sobolev
 from tests.unit.test_families import N_TRAIN, make_task
 
 FRIEDMAN_COLUMNS = [f"x{i}" for i in range(10)]
@@ -52,7 +51,7 @@ def friedman_data() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
 
 def test_friedman_sobolev_gam_beats_the_values_only_gam(friedman_data) -> None:
     X, y, held = friedman_data
-    sobolev = fit_sobolev(X, y, friedman_gradient(X), family="gam")
+    sobolev = ReasoningModel("gam").fit_sobolev(X, y, friedman_gradient(X))
     plain = ReasoningModel("gam").fit(X, y)
     truth = friedman(held)
     rmse_sobolev = np.sqrt(np.mean((sobolev.predict(held) - truth) ** 2))
@@ -70,7 +69,7 @@ def test_without_gradient_weight_it_is_the_values_only_ridge(friedman_data) -> N
     """lambda = 0: the stacked solve with the profiled intercept is Ridge's own fit."""
     X, y, held = friedman_data
     for family in ("linear", "gam"):
-        sobolev = fit_sobolev(X, y, friedman_gradient(X), family=family, grad_weight=0.0)
+        sobolev = ReasoningModel(family).fit_sobolev(X, y, friedman_gradient(X), grad_weight=0.0)
         encode = sobolev.encoder_.transform
         plain = Ridge(alpha=sobolev.params_["alpha"]).fit(encode(X), y)
         np.testing.assert_allclose(sobolev.core_.coef[0], plain.coef_, atol=1e-8)
@@ -82,9 +81,8 @@ def test_a_gam_teacher_is_recovered_exactly() -> None:
     """Values and derivatives that a gam can produce are fitted exactly: rows agree."""
     X, y, kind = make_task("regression")
     teacher = ReasoningModel("gam", kind, {"n_knots": 5}).fit(X, y)
-    student = fit_sobolev(
-        X, teacher.predict(X), teacher.jacobian(X), family="gam", params={"n_knots": 5,
-                                                                           "alpha": 1e-8}
+    student = ReasoningModel("gam", params={"n_knots": 5, "alpha": 1e-8}).fit_sobolev(
+        X, teacher.predict(X), teacher.jacobian(X)
     )
     np.testing.assert_allclose(student.predict(X), teacher.predict(X), atol=1e-5)
     np.testing.assert_allclose(student.jacobian(X), teacher.jacobian(X), atol=1e-5)
@@ -96,8 +94,8 @@ def test_derivatives_alone_shape_the_curves() -> None:
     teacher = ReasoningModel("gam", kind).fit(X, y)
     noise = np.random.default_rng(0).normal(0.0, 5.0, len(X))
     J = teacher.jacobian(X)
-    heavy = fit_sobolev(X, noise, J, family="gam", grad_weight=1e4)
-    none = fit_sobolev(X, noise, J, family="gam", grad_weight=0.0)
+    heavy = ReasoningModel("gam").fit_sobolev(X, noise, J, grad_weight=1e4)
+    none = ReasoningModel("gam").fit_sobolev(X, noise, J, grad_weight=0.0)
     assert mean_gradient_cosine(heavy.jacobian(X), J) > 0.99
     assert mean_gradient_cosine(none.jacobian(X), J) < 0.9
 
@@ -110,13 +108,11 @@ def test_classification_from_an_mlp_diffmodel(task: str) -> None:
     train, held = X.iloc[:N_TRAIN], X.iloc[N_TRAIN:]
     J = teacher.jacobian(train)
     assert np.isnan(J[:, 2:4, :]).all()  # member, color: ignored
-    student = fit_sobolev(
-        train, teacher.decision_function(train), J, family="gam", task_kind=kind,
-        classes=teacher.classes_,
+    student = ReasoningModel("gam", kind).fit_sobolev(
+        train, teacher.decision_function(train), J, teacher.classes_
     )
-    values_only = fit_sobolev(
-        train, teacher.decision_function(train), J, family="gam", task_kind=kind,
-        classes=teacher.classes_, grad_weight=0.0,
+    values_only = ReasoningModel("gam", kind).fit_sobolev(
+        train, teacher.decision_function(train), J, teacher.classes_, grad_weight=0.0
     )
     np.testing.assert_array_equal(student.classes_, teacher.classes_)
     assert np.mean(student.predict(held) == teacher.predict(held)) > 0.8
@@ -137,17 +133,18 @@ def test_nan_entries_and_jacobian_columns() -> None:
     X, y, kind = make_task("regression")
     teacher = ReasoningModel("gam", kind).fit(X, y)
     J = teacher.jacobian(X)[:, :, 0]
-    only_income = fit_sobolev(X, y, J[:, [1]], jacobian_columns=["income"])
+    only_income = ReasoningModel().fit_sobolev(X, y, J[:, [1]], jacobian_columns=["income"])
     blanked = J.copy()
     blanked[:, [0, 4]] = np.nan
-    masked = fit_sobolev(X, y, blanked)
+    masked = ReasoningModel().fit_sobolev(X, y, blanked)
     np.testing.assert_allclose(only_income.predict(X), masked.predict(X), atol=1e-10)
     # NaN in some rows drops just those derivative rows (slopes that disagree with the values,
     # so that every row counts).
     steep = blanked * 3.0
     holes = steep.copy()
     holes[:100, 1] = np.nan
-    full, partial = fit_sobolev(X, y, steep), fit_sobolev(X, y, holes)
+    full, partial = ReasoningModel().fit_sobolev(X, y, steep), ReasoningModel().fit_sobolev(
+        X, y, holes)
     assert np.isfinite(partial.predict(X)).all()
     slope = [m.jacobian(X)[:, 1, 0].mean() for m in (masked, partial, full)]
     assert slope[0] < slope[1] < slope[2]
@@ -157,19 +154,19 @@ def test_errors() -> None:
     X, y, kind = make_task("regression", n=60)
     J = np.zeros((60, 5))
     with pytest.raises(ValueError, match="linear in its parameters"):
-        fit_sobolev(X, y, J, family="mlp")
+        ReasoningModel("mlp").fit_sobolev(X, y, J)
     with pytest.raises(ValueError, match="grad_weight"):
-        fit_sobolev(X, y, J, grad_weight=-1.0)
+        ReasoningModel().fit_sobolev(X, y, J, grad_weight=-1.0)
     with pytest.raises(ValueError, match="jacobian_columns not in X"):
-        fit_sobolev(X, y, J[:, :1], jacobian_columns=["zip"])
+        ReasoningModel().fit_sobolev(X, y, J[:, :1], jacobian_columns=["zip"])
     with pytest.raises(ValueError, match="4 columns but 5"):
-        fit_sobolev(X, y, J[:, :4])
+        ReasoningModel().fit_sobolev(X, y, J[:, :4])
     with pytest.raises(ValueError, match="one row per input row"):
-        fit_sobolev(X, y[:10], J)
+        ReasoningModel().fit_sobolev(X, y[:10], J)
     with pytest.raises(ValueError, match="finite"):
-        fit_sobolev(X, np.full(60, np.nan), J)
+        ReasoningModel().fit_sobolev(X, np.full(60, np.nan), J)
     with pytest.raises(ValueError, match="classes"):
-        fit_sobolev(X, y, J, task_kind="classification")
+        ReasoningModel(task_kind="classification").fit_sobolev(X, y, J)
 
 
 def mean_gradient_cosine(a: np.ndarray, b: np.ndarray) -> float:

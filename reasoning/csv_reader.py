@@ -30,6 +30,7 @@ from reasoning.dialects import (
     stray_warning,
     strays,
 )
+from reasoning.schemas import Dtype
 from reasoning.upload_checks import DatasetError, TableLimits, clean_names, trim
 
 CSV_CHUNK_ROWS = 50_000
@@ -103,11 +104,12 @@ def read_csv(
     reading.decimal = options.decimal or detect_decimal(
         (present for present, _ in cells.values()), delimiter)
     day_first = reading.decimal == "," or delimiter == ";"
-    return pd.DataFrame({
-        name: _infer_text_column(name, body[col], *cells[name], reading, options.date_format,
-                                 day_first)
-        for name, col in zip(names, body.columns, strict=True)
-    }), reading
+    typed = {}
+    for name, col in zip(names, body.columns, strict=True):
+        present, missing = cells[name]
+        typed[name] = _infer_text_column(name, body[col], present, missing, reading,
+                                         options.date_format, day_first)
+    return pd.DataFrame(typed), reading
 
 
 def _stripped(cells: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -165,7 +167,7 @@ def _infer_text_column(
     odd = strays(present, floats.notna().to_numpy(dtype=bool))
     if odd is not None:
         count = int(floats.isna().sum())
-        suggested = "integer" if present[floats.notna()].str.fullmatch(
+        suggested: Dtype = "integer" if present[floats.notna()].str.fullmatch(
             _INT_RE.pattern).all() else "float"
         reading.warnings.append(stray_warning(name, odd, count, len(present), suggested))
     elif len(present) >= 10 and present.str.contains(r"\d", regex=True).mean() > 0.9:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -121,7 +122,7 @@ class DatasetStore:
         return self.column_summaries(dataset_id, [column])[column]
 
     def column_summaries(
-        self, dataset_id: str | uuid.UUID, columns: list[str]
+        self, dataset_id: str | uuid.UUID, columns: Sequence[str]
     ) -> dict[str, ColumnSummary]:
         """Counts, range and distinct values of these columns: from the catalog, where the
         upload put them. Columns it has none for (a dataset imported from release 0.1, or

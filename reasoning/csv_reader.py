@@ -15,8 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from reasoning import booleans
 from reasoning.dialects import (
-    BOOL_WORDS,
     CsvOptions,
     DialectError,
     Reading,
@@ -147,7 +147,7 @@ def _infer_text_column(
         out_f[~missing] = floats.to_numpy(dtype="float64")
         return pd.Series(out_f, dtype="float64")
     lowered = present.str.lower()
-    if lowered.isin(BOOL_WORDS).all():
+    if lowered.isin(booleans.WORDS).all():
         flags = (lowered == "true").to_numpy(dtype=bool)
         if not missing.any():
             return pd.Series(flags, dtype=bool)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reasoning import booleans
 from reasoning.schemas import DataWarning, Dtype
 
 DELIMITERS = ",;\t|"
@@ -49,7 +50,6 @@ _DATE = re.compile(
 )
 _YEAR_FIRST = re.compile(
     r"\d{4}(?P<sep>[/.])\d{1,2}(?P=sep)\d{1,2}(?P<time>[ T]\d{1,2}:\d{2}(:\d{2})?)?")
-BOOL_WORDS = {"true": True, "false": False}
 LIKELY_ENCODINGS = ["cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "iso8859_15",
                     "mac_roman", "koi8_r", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr"]
 """What spreadsheets and older systems export when not UTF-8: the candidates of a guess."""
@@ -337,8 +337,7 @@ def retype(series: pd.Series, dtype: Dtype, decimal: str = ".",
             full_f[present_mask] = values.to_numpy()
             out = pd.Series(full_f)
     elif dtype == "boolean":
-        lowered = present.str.lower().map(BOOL_WORDS | {"1": True, "0": False,
-                                                        "1.0": True, "0.0": False})
+        lowered = present.str.lower().map(booleans.TEXT)
         ok = lowered.notna().to_numpy(dtype=bool)
         full_b = pd.array([pd.NA] * len(series), dtype="boolean")
         full_b[present_mask] = pd.array(lowered.where(ok), dtype="boolean")

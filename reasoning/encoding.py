@@ -19,6 +19,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
+from reasoning.booleans import as_bool
+
 DTYPES: tuple[str, ...] = ("integer", "float", "boolean", "categorical", "timestamp")
 NUMERIC_MODES: tuple[str, ...] = ("raw", "standard", "spline")
 DIFFERENTIABLE_DTYPES: tuple[str, ...] = ("integer", "float", "timestamp")
@@ -31,8 +33,6 @@ DesignKind = Literal["value", "missing", "spline", "onehot", "pair"]
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _DAY = pd.Timedelta(days=1)
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
 @dataclass(frozen=True)
@@ -153,14 +153,8 @@ def _timestamp_days(series: pd.Series) -> np.ndarray:
 
 
 def _one_boolean(value: Any) -> float:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return np.nan
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value) if value in (0, 1) else np.nan
-    text = str(value).strip().lower()
-    return 1.0 if text in _TRUE else 0.0 if text in _FALSE else np.nan
+    flag = as_bool(value)
+    return np.nan if flag is None else float(flag)
 
 
 def _boolean_values(series: pd.Series) -> np.ndarray:

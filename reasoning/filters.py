@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reasoning.booleans import as_bool
 from reasoning.encoding import infer_dtype
 from reasoning.levels import unknown_level
 from reasoning.schemas import LIST_OPS, NULL_OPS, And, Comparison, Filter, Not, Op, Or
@@ -25,7 +26,6 @@ from reasoning.schemas import LIST_OPS, NULL_OPS, And, Comparison, Filter, Not, 
 DTYPES = ("integer", "float", "boolean", "categorical", "timestamp")
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?inf(inity)?", re.I)
 _INT64_MAX = 2**63 - 1
-_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 _CMP: dict[Op, Callable[[Any, Any], Any]] = {
     Op.eq: operator.eq,
     Op.ne: operator.ne,
@@ -98,13 +98,10 @@ def _coerce_number(value: Any, dtype: str, column: str | None) -> int | float:
 
 
 def _coerce_bool(value: Any, column: str | None) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOL_TEXT:
-        return _BOOL_TEXT[value.strip().lower()]
-    raise _cannot(value, "boolean", column, " (expected true/false or 0/1)")
+    flag = as_bool(value)
+    if flag is None:
+        raise _cannot(value, "boolean", column, " (expected true/false or 0/1)")
+    return flag
 
 
 def _coerce_timestamp(value: Any, column: str | None, tz_aware: bool | None) -> pd.Timestamp:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reasoning.booleans import as_bool
 from reasoning.jsonable import json_scalar
 from reasoning.model import ColumnMismatchError, ReasoningModel
 from reasoning.schemas import (
@@ -30,18 +31,6 @@ class RowsError(ValueError):
     """The rows do not match the model's columns; the message names the problem."""
 
 
-_BOOLEAN_TEXT = {"true": True, "false": False}
-
-
-def _boolean(value: Any) -> bool | None:
-    """JSON booleans, 0/1 and "true"/"false" (any case); None for anything else."""
-    if isinstance(value, bool) or value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        return _BOOLEAN_TEXT.get(value.strip().lower())
-    return None
-
-
 def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
     try:
         if dtype in ("integer", "float"):
@@ -49,7 +38,7 @@ def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
             # Integers beyond int64 stay Python ints (object): as floats, or too big.
             return numbers if numbers.dtype != object else numbers.astype("float64")
         if dtype == "boolean":
-            mapped = values.map(_boolean)
+            mapped = values.map(as_bool)
             bad = values.notna() & mapped.isna()
             if bad.any():
                 raise ValueError(f"{values[bad].iloc[0]!r} is not a boolean")

@@ -13,18 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from reasoning.labels import label_array
+
 LOG_LOSS_EPS = 1e-15
-
-
-def _labels(y_true: Any) -> np.ndarray:
-    values = pd.Series(y_true).reset_index(drop=True)
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=bool)
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return values.astype(object).to_numpy(dtype=object)
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
@@ -47,7 +38,7 @@ def evaluate(task_kind: str, y_true: Any, model: Any, X: pd.DataFrame) -> dict[s
     Regression: rmse, mae, r2. Classification: accuracy, log_loss, and roc_auc (binary) or
     f1_macro (multiclass).
     """
-    y = _labels(y_true)
+    y = label_array(y_true)
     if len(y) == 0:
         return {}
     if task_kind == "regression":
@@ -78,7 +69,7 @@ def evaluate(task_kind: str, y_true: Any, model: Any, X: pd.DataFrame) -> dict[s
 
 def validation_loss(task_kind: str, y_true: Any, model: Any, X: pd.DataFrame) -> float:
     """Lower is better: rmse for regression, log loss for classification (inf if undefined)."""
-    y = _labels(y_true)
+    y = label_array(y_true)
     if len(y) == 0:
         return math.inf
     if task_kind == "regression":

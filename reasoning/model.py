@@ -23,8 +23,9 @@ from reasoning.explanations import by_terms
 from reasoning.families import FAMILIES, Family, FittedCore, Task, get_family
 from reasoning.families.base import TASK_KINDS
 from reasoning.interactions import rank_pairs
+from reasoning.labels import checked_labels, label_array
 from reasoning.sobolev import check_sobolev, sobolev_core, sobolev_targets
-from reasoning.targets import fitted_outputs, label_values, teacher_outputs
+from reasoning.targets import fitted_outputs, teacher_outputs
 
 CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
 """(family, resolved params, fitted encoder, input frame, design matrix) -> fitted core."""
@@ -78,7 +79,7 @@ class ReasoningModel(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any) -> ReasoningModel:
         """Infer column dtypes, encode, and fit the family's core on (X, y)."""
         X = self._checked_frame(X)
-        labels = _label_series(y, len(X))
+        labels = checked_labels(y, len(X))
         classes: np.ndarray | None = None
         if self.task_kind == "regression":
             target = pd.to_numeric(labels, errors="coerce").to_numpy("float64", na_value=np.nan)
@@ -86,7 +87,7 @@ class ReasoningModel(BaseEstimator):
                 raise ValueError("regression labels must be finite numbers")
             task = Task("regression")
         else:
-            values = label_values(labels)
+            values = label_array(labels)
             try:
                 classes = np.unique(values)
             except TypeError as exc:
@@ -385,12 +386,3 @@ def _as_frame(X: Any) -> pd.DataFrame:
     if list(X.columns) != names:
         X = X.set_axis(names, axis=1)
     return X
-
-
-def _label_series(y: Any, n_rows: int) -> pd.Series:
-    labels = y.reset_index(drop=True) if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
-    if labels.ndim != 1 or len(labels) != n_rows:
-        raise ValueError(f"y must be one label per row: got {len(labels)} labels for {n_rows} rows")
-    if labels.isna().any():
-        raise ValueError(f"y has {int(labels.isna().sum())} missing labels; drop those rows first")
-    return labels

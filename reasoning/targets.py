@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.special import logit
 
 from reasoning.families.base import mirror_binary
+from reasoning.labels import label_array
 
 TEACHER_EPS = 1e-6
 """Teacher probabilities are clipped to [eps, 1 - eps] before logs: soft targets stay finite."""
@@ -100,21 +101,9 @@ def fitted_outputs(raw: Any, n_outputs: int, lead: int = 1, what: str = "targets
     return a
 
 
-def label_values(labels: pd.Series) -> np.ndarray:
-    """Labels as a numpy array that keeps their type (bool, int, float or str)."""
-    dtype = labels.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return labels.to_numpy(dtype=bool)
-    if pd.api.types.is_integer_dtype(dtype):
-        return labels.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(dtype):
-        return labels.to_numpy(dtype=np.float64)
-    return labels.astype(object).to_numpy(dtype=object)
-
-
 def _teacher_classes(classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's classes sorted like ``fit`` sorts labels, and the permutation that did it."""
-    values = label_values(pd.Series(list(classes)))
+    values = label_array(pd.Series(list(classes)))
     if len(values) < 2:
         raise ValueError("classification needs at least two classes")
     try:

@@ -26,6 +26,7 @@ from reasoning.distill import (
 )
 from reasoning.filters import apply_filter
 from reasoning.jsonable import json_scalar
+from reasoning.labels import label_array
 from reasoning.metrics import evaluate, validation_loss
 from reasoning.model import ReasoningModel
 from reasoning.schemas import (
@@ -79,17 +80,6 @@ class PreparedData:
         return pd.concat([self.X_train, self.X_val, self.X_test], ignore_index=True)
 
 
-def _labels(series: pd.Series, task_kind: str) -> np.ndarray:
-    """Labels (nulls already dropped) as a plain numpy array scikit-learn accepts."""
-    if task_kind == "regression":
-        return series.to_numpy(dtype="float64")
-    if pd.api.types.is_bool_dtype(series):
-        return series.to_numpy(dtype=bool)
-    if pd.api.types.is_integer_dtype(series):
-        return series.to_numpy(dtype="int64")
-    return series.astype(str).to_numpy(dtype=object)
-
-
 def _check_labels(y: np.ndarray, task_kind: str, label: str) -> np.ndarray | None:
     """Fail on labels nothing can be learnt from; the classes to stratify by, if usable."""
     if task_kind == "regression":
@@ -133,7 +123,7 @@ def prepare(
                 f"{label!r}; at least {MIN_ROWS} are needed"
             )
         kept = labeled
-        y = _labels(labeled[label], task_kind)
+        y = label_array(labeled[label], task_kind)
         stratify = _check_labels(y, task_kind, label)
     elif label is not None:
         y = kept[label].astype(object).where(kept[label].notna(), None).to_numpy()

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from reasoning import explanations
 from reasoning.encoding import Feature, TableEncoder, infer_dtype
 from reasoning.explanations import by_terms
-from reasoning.families import FAMILIES, Family, FittedCore, Task, get_family
+from reasoning.families import Family, FittedCore, Task, differentiable_families, get_family
 from reasoning.families.base import TASK_KINDS
 from reasoning.interactions import rank_pairs
 from reasoning.labels import checked_labels, label_array
@@ -320,7 +320,7 @@ class ReasoningModel(BaseEstimator):
         """
         check_is_fitted(self, msg=NOT_FITTED)
         if not self.family_.differentiable:
-            valid = [name for name, fam in FAMILIES.items() if fam.differentiable]
+            valid = differentiable_families()
             raise ValueError(
                 f"family {self.family!r} is not differentiable; Jacobians exist for: {valid}"
             )

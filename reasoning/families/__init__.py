@@ -48,6 +48,11 @@ def is_differentiable(name: str) -> bool:
     return get_family(name).differentiable
 
 
+def differentiable_families(among: tuple[str, ...] | None = None) -> list[str]:
+    """The differentiable families (of `among`, default all), for messages and documents."""
+    return [name for name in (among or tuple(FAMILIES)) if is_differentiable(name)]
+
+
 for _family in (
     LinearFamily(),
     GamFamily(),
@@ -67,6 +72,7 @@ __all__ = [
     "StackedCore",
     "Task",
     "get_family",
+    "differentiable_families",
     "is_differentiable",
     "register_family",
 ]

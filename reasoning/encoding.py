@@ -9,7 +9,7 @@ none, JSON-ish values (ISO strings for timestamps, "true" for booleans).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -45,10 +45,6 @@ class Feature:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {list(DTYPES)}")
-
-    def to_dict(self) -> dict[str, str]:
-        """JSON form: ``{"name", "dtype"}``."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -439,11 +435,6 @@ class TableEncoder:
     ) -> np.ndarray:
         """``fit`` then ``transform``."""
         return self.fit(X, features).transform(X)
-
-    def design_derivative(self, X: pd.DataFrame) -> np.ndarray:
-        """(n, n_design): d(design column)/d(its own input column) at each row; see
-        ``derivatives``, which also gives a pair column's slope in its other input."""
-        return self.derivatives(X)[0]
 
     def derivatives(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(own, partner), each (n, n_design): d(design column)/d(its ``source`` input) and,

@@ -37,10 +37,6 @@ class TeacherAnswer:
     values: np.ndarray
     classes: list[Any] | None = None
 
-    @property
-    def is_classification(self) -> bool:
-        return self.classes is not None
-
     @staticmethod
     def concat(parts: list[TeacherAnswer]) -> TeacherAnswer:
         if not parts:

@@ -93,15 +93,6 @@ class ArtifactStore:
     def exists(self, key: str) -> bool:
         return self.filesystem.get_file_info(self.path(key)).type == fs.FileType.File
 
-    def delete(self, prefix: str) -> None:
-        """Remove everything under `prefix` (an object, or a folder of them)."""
-        path = self.path(prefix)
-        info = self.filesystem.get_file_info(path)
-        if info.type == fs.FileType.Directory:
-            self.filesystem.delete_dir(path)
-        elif info.type == fs.FileType.File:
-            self.filesystem.delete_file(path)
-
     def reader(self, key: str) -> pa.NativeFile:
         """A random-access file, so Parquet reads fetch only the columns they need."""
         try:

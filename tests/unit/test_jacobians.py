@@ -158,7 +158,7 @@ def test_encoder_design_derivative(mode: str) -> None:
     """d(design)/d(input) against differences of transform, 0 for one-hots and indicators."""
     X, _, _ = make_task("regression", n=200)
     enc = TableEncoder(numeric=mode, n_knots=5).fit(X)
-    D = enc.design_derivative(X)
+    D = enc.derivatives(X)[0]
     assert D.shape == (len(X), enc.n_design)
     for column, h in NUMERIC.items():
         idx = enc.design_indices(column)

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import ray
@@ -295,7 +295,7 @@ class _Pipeline:
         request = self.request
         self._report(stage="finalize", message="fetching the teacher's values and Jacobians")
         try:
-            model, metrics = diffmodel_fit(
+            model, metrics, targets = diffmodel_fit(
                 data,
                 self._teacher_spec().http(),
                 request.teacher_get_grads_url or "",
@@ -304,6 +304,7 @@ class _Pipeline:
             )
         except TeacherError as err:
             raise JobFailure(str(err)) from None
+        data = replace(data, teacher=targets)
         metrics = with_label_metrics(metrics, model, data, model.family, model.params_,
                                      request.random_state)
         card = model_card(model, data, request, self.job_id, self.kind, model.family,

@@ -110,9 +110,10 @@ explain what its additive fit left (up to 10; pairs that explain nothing are lef
 
 def diffmodel_fit(
     data: Any, teacher: HttpTeacher, grads_url: str, family: str, random_state: int
-) -> tuple[ReasoningModel, Metrics]:
+) -> tuple[ReasoningModel, Metrics, TeacherTargets]:
     """DiffModel teacher: a Sobolev fit to its values and Jacobians on train+validation rows,
-    with value and gradient fidelity on the test rows. Sets `data.teacher` for the card."""
+    with value and gradient fidelity on the test rows, and what the teacher answered (the
+    card's `teacher` and the label comparison read it from the prepared data)."""
     X = data.X_all()
     answer = teacher.predict(X)
     jac = teacher.jacobians(X, grads_url)  # (n, K, d), d = X's columns
@@ -131,9 +132,9 @@ def diffmodel_fit(
             **gradient_fidelity(student_jac, jac[n_fit:]),
         }
     )
-    data.teacher = TeacherTargets(
+    targets = TeacherTargets(
         X_fit=X.iloc[:n_fit], t_fit=answer.values[:n_fit], t_val=answer.values[:0],
         t_test=t_test, classes=classes, n_synthetic=0,
         teacher={"kind": "diffmodel", "url": teacher.url, "grads_url": grads_url},
     )
-    return student, metrics
+    return student, metrics, targets

@@ -9,7 +9,7 @@ tests share them); the cards are pydantic models: copy them before changing anyt
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -171,8 +171,10 @@ def diffmodel() -> Built:
                        teacher_predict_headers={"Authorization": "Bearer hdr-secret"},
                        teacher_get_grads_url="https://teacher.example/grads")
     data = prepare(frame, request)
-    model, metrics = diffmodel_fit(data, PricingTeacher(), request.teacher_get_grads_url, "gam",
-                                   request.random_state)
+    model, metrics, targets = diffmodel_fit(data, PricingTeacher(),
+                                            request.teacher_get_grads_url, "gam",
+                                            request.random_state)
+    data = replace(data, teacher=targets)
     metrics = with_label_metrics(metrics, model, data, model.family, model.params_,
                                  request.random_state)
     card = model_card(model, data, request, str(uuid.uuid4()), "reasoning_fit", model.family,

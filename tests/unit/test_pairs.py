@@ -294,7 +294,7 @@ def test_a_diffmodel_job_fits_pairs_to_the_bar_of_the_benchmark():
         "teacher_predict_url": InteractingTeacher.url,
         "teacher_get_grads_url": "https://teacher.example/grads"})
     data = prepare(frame, request)
-    student, metrics = diffmodel_fit(data, InteractingTeacher(), "https://teacher.example/grads",
+    student, metrics, _ = diffmodel_fit(data, InteractingTeacher(), "https://teacher.example/grads",
                                      "gam", 42)
     assert ("a", "b") in student.encoder_.pair_names()
     assert metrics.fidelity["r2"] > 0.999 and metrics.fidelity["gradient_cosine"] > 0.995, (

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from reasoning.schemas import DEFAULT_TENANT, Job, JobKind, Progress
+from reasoning.schemas import DEFAULT_TENANT, TERMINAL_STATUSES, Job, JobKind, Progress
 from reasoning.service.database import jobs, reading, writing
 from reasoning.service.keyring import Keyring
 
@@ -27,7 +27,8 @@ SECRET_FIELDS = ("teacher_predict_headers",)
 SEALED = "<sealed>"
 JobList = list[Job]
 """For annotations inside `JobStore`, whose `list` method hides the builtin there."""
-OPEN = jobs.c.status.not_in(("completed", "failed"))
+OPEN = jobs.c.status.not_in(sorted(TERMINAL_STATUSES))
+"""A job whose state may still change (sorted: the same SQL every time)."""
 
 
 class IdempotencyConflict(ValueError):

@@ -382,7 +382,7 @@ def test_requests_get_a_503_problem_until_ready() -> None:
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    from serve_app.app import api
+    from serve_app.rest import api
 
     return api.openapi()
 

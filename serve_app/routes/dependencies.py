@@ -1,0 +1,26 @@
+"""What routes declare besides their own fields: the caller, the service, the idempotency key."""
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from reasoning.service.auth import Principal
+from serve_app.auth import authenticated
+from serve_app.service import Service
+
+
+def current_service(request: Request) -> Service:
+    """The replica's `Service` (the ingress, which put itself in the app's state: routes are
+    functions of their own and cannot reach the Serve replica's `self`)."""
+    return request.app.state.service
+
+
+Served = Annotated[Service, Depends(current_service)]
+"""A route's first argument; a Python caller's method call passes the ingress itself."""
+Caller = Annotated[Principal, Depends(authenticated)]
+"""Every route acts for a principal; Python handle callers pass theirs as `principal=`."""
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=255,
+           description="Retrying with the same key and body returns the same job"),
+]

@@ -236,9 +236,9 @@ class _Pipeline:
         df = self.runner.datasets.load(str(request.dataset_id))
         data = prepare(df, request)
         self._check_cancelled()
-        if getattr(request, "teacher_get_grads_url", None):
+        if request.teacher_get_grads_url:
             return self._register(*self._diffmodel(data))
-        if getattr(request, "has_teacher", False):
+        if request.has_teacher:
             self._report(stage="synth_gen", message="generating and labelling rows")
             data.teacher = run_synth_gen(
                 data,

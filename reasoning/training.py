@@ -112,7 +112,7 @@ def prepare(
     With a teacher the labels only evaluate, so rows without one are kept and nothing
     about the labels can fail the job.
     """
-    distill = getattr(request, "has_teacher", False)
+    distill = request.has_teacher
     task_kind = request.task.task_kind if request.task else None
     label = request.task.label_column if request.task else None
     total = len(df)

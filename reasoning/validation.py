@@ -67,8 +67,9 @@ def check_fit_request(
         problem = design_problem(dtypes, label, summarize, design_limit, pairs)
         if problem:
             errors.append({"loc": ["body", "dataset_id"], "msg": problem})
-    for name in ("teacher_predict_url", "teacher_get_grads_url"):
-        url = getattr(request, name, None)
+    urls = {"teacher_predict_url": request.teacher_predict_url,
+            "teacher_get_grads_url": request.teacher_get_grads_url}
+    for name, url in urls.items():
         problem = (egress or EgressPolicy()).check_url(url) if url else None
         if problem:
             errors.append({"loc": ["body", name], "msg": problem})
@@ -76,7 +77,7 @@ def check_fit_request(
         label = request.task.label_column
         loc = ["body", "task", "label_column"]
         dtype = dtypes.get(label)
-        learns = summarize is not None and not getattr(request, "has_teacher", False)
+        learns = summarize is not None and not request.has_teacher
         summary = summarize(label) if learns and dtype is not None else None
         if dtype is None:
             errors.append(
@@ -107,7 +108,7 @@ def check_fit_request(
             {**e, "loc": ["body", *e["loc"]]}
             for e in check_filter(request.filter, dtypes, levels)
         ]
-    teacher_id = getattr(request, "teacher_model_id", None)
+    teacher_id = request.teacher_model_id
     if teacher_id is not None and find_model is not None:
         teacher = find_model(str(teacher_id))
         loc = ["body", "teacher_model_id"]

@@ -413,7 +413,7 @@ class ReasoningIngress:
             dataset = self.datasets.get(str(request.dataset_id), tenant)
         except KeyError:
             raise Problem(404, f"dataset {request.dataset_id} not found") from None
-        teacher_id = getattr(request, "teacher_model_id", None)
+        teacher_id = request.teacher_model_id
         if teacher_id is not None and self._completed_model(str(teacher_id), tenant) is None:
             raise Problem(404, f"teacher model {teacher_id} not found")
         # Every column's statistics in one read of the catalog.
@@ -428,7 +428,7 @@ class ReasoningIngress:
         )
         if errors:
             raise problems.invalid_all(errors)
-        has_teacher = getattr(request, "has_teacher", False)
+        has_teacher = request.has_teacher
         return [] if has_teacher else fit_warnings(request, dataset.dtypes(),
                                                     summaries.__getitem__)
 

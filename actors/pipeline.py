@@ -29,7 +29,7 @@ from actors.synth_gen import ShardReport, TeacherSpec, run_synth_gen
 from actors.trainer import run_search, sample_configs, warm_trial_workers
 from reasoning.distill import DistillOptions, diffmodel_fit
 from reasoning.munge import synthetic_size
-from reasoning.schemas import ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.schemas import FitRequest, ModelCard, ModelFitRequest, ReasoningFitRequest
 from reasoning.service.stores import Stores, keep_private
 from reasoning.teachers import TeacherError
 from reasoning.training import (
@@ -41,7 +41,8 @@ from reasoning.training import (
     with_label_metrics,
 )
 
-REQUEST_MODELS = {"reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
+REQUEST_MODELS: dict[str, type[FitRequest]] = {
+    "reasoning_fit": ReasoningFitRequest, "model_fit": ModelFitRequest}
 log = logging.getLogger(__name__)
 CANCELLED = "cancelled by request"
 
@@ -101,7 +102,7 @@ class Attempt:
     job_id: str
     number: int
     kind: str
-    request: ReasoningFitRequest | ModelFitRequest
+    request: FitRequest
     tenant: str
     reporter: Reporter
     stage: str = "queued"
@@ -236,9 +237,9 @@ class _Pipeline:
         df = self.runner.datasets.load(str(request.dataset_id))
         data = prepare(df, request)
         self._check_cancelled()
-        if getattr(request, "teacher_get_grads_url", None):
+        if request.teacher_get_grads_url:
             return self._register(*self._diffmodel(data))
-        if getattr(request, "has_teacher", False):
+        if request.has_teacher:
             self._report(stage="synth_gen", message="generating and labelling rows")
             data.teacher = run_synth_gen(
                 data,

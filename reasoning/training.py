@@ -32,10 +32,9 @@ from reasoning.model import ReasoningModel
 from reasoning.schemas import (
     Column,
     Explanation,
+    FitRequest,
     Metrics,
     ModelCard,
-    ModelFitRequest,
-    ReasoningFitRequest,
     RowCounts,
     Trial,
 )
@@ -75,6 +74,13 @@ class PreparedData:
     dropped_null_labels: int
     teacher: TeacherTargets | None = None
 
+    @property
+    def label_task(self) -> str:
+        """The task of a fit on labels: there is one whenever a fit learns from labels."""
+        if self.task_kind is None:
+            raise JobFailure("a fit on labels needs a task")
+        return self.task_kind
+
     def X_all(self) -> pd.DataFrame:
         """Every real row, in train / validation / test order."""
         return pd.concat([self.X_train, self.X_val, self.X_test], ignore_index=True)
@@ -96,14 +102,14 @@ def _check_labels(y: np.ndarray, task_kind: str, label: str) -> np.ndarray | Non
 
 
 def prepare(
-    df: pd.DataFrame, request: ReasoningFitRequest | ModelFitRequest
+    df: pd.DataFrame, request: FitRequest
 ) -> PreparedData:
     """Filter, drop unlabeled rows, and split train/validation/test (seeded, stratified).
 
     With a teacher the labels only evaluate, so rows without one are kept and nothing
     about the labels can fail the job.
     """
-    distill = getattr(request, "has_teacher", False)
+    distill = request.has_teacher
     task_kind = request.task.task_kind if request.task else None
     label = request.task.label_column if request.task else None
     total = len(df)
@@ -114,7 +120,7 @@ def prepare(
             f"the filter kept {after_filter} of {total} rows; at least {MIN_ROWS} are needed"
         )
     y, stratify, dropped = None, None, 0
-    if label is not None and not distill:
+    if label is not None and task_kind is not None and not distill:
         labeled = kept[kept[label].notna()]
         dropped = after_filter - len(labeled)
         if len(labeled) < MIN_ROWS:
@@ -165,19 +171,20 @@ def score_trial(
         student = fit_student(family, params, random_state, t.X_fit, t.t_fit, t.classes)
         loss = fidelity_loss(student, data.X_val, t.t_val)
     else:
-        model = ReasoningModel(family, data.task_kind, params, random_state)
+        model = ReasoningModel(family, data.label_task, params, random_state)
         model.fit(data.X_train, data.y_train)
-        loss = validation_loss(data.task_kind, data.y_val, model, data.X_val)
+        loss = validation_loss(data.label_task, data.y_val, model, data.X_val)
     return loss if math.isfinite(loss) else float("inf")
 
 
 def best_trial(trials: list[Trial]) -> Trial:
     """The lowest score; ties go to the earlier trial so the choice is reproducible."""
-    scored = [t for t in trials if t.score is not None and math.isfinite(t.score)]
+    scored = [(t.score, i) for i, t in enumerate(trials)
+              if t.score is not None and math.isfinite(t.score)]
     if not scored:
         first = next((t.error for t in trials if t.error), "no score was reported")
         raise JobFailure(f"every hyperparameter trial failed; the first said: {first}")
-    return min(scored, key=lambda t: t.score)
+    return trials[min(scored)[1]]
 
 
 def _refit(
@@ -188,8 +195,8 @@ def _refit(
     if t is None:
         X = pd.concat([data.X_train, data.X_val], ignore_index=True)
         y = np.concatenate([data.y_train, data.y_val])
-        model = ReasoningModel(family, data.task_kind, params, random_state).fit(X, y)
-        return model, Metrics(test=evaluate(data.task_kind, data.y_test, model, data.X_test))
+        model = ReasoningModel(family, data.label_task, params, random_state).fit(X, y)
+        return model, Metrics(test=evaluate(data.label_task, data.y_test, model, data.X_test))
     X = pd.concat([t.X_fit, data.X_val], ignore_index=True)
     student = fit_student(
         family, params, random_state, X, np.concatenate([t.t_fit, t.t_val]), t.classes
@@ -265,7 +272,7 @@ def summary_line(data: PreparedData, random_state: int) -> str:
 
 def finalize(
     data: PreparedData,
-    request: ReasoningFitRequest | ModelFitRequest,
+    request: FitRequest,
     trials: list[Trial],
     job_id: str,
     kind: str,
@@ -282,7 +289,7 @@ def finalize(
 def model_card(
     model: ReasoningModel,
     data: PreparedData,
-    request: ReasoningFitRequest | ModelFitRequest,
+    request: FitRequest,
     job_id: str,
     kind: str,
     family: str,

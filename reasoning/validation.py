@@ -14,7 +14,7 @@ from reasoning.column_stats import ColumnSummary
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.families.gam import SEARCHED_PAIRS
 from reasoning.filters import check_filter, column_list
-from reasoning.schemas import DataWarning, ModelCard, ModelFitRequest, ReasoningFitRequest
+from reasoning.schemas import DataWarning, FitRequest, ModelCard
 from reasoning.service.egress import EgressPolicy
 from reasoning.training import MIN_ROWS
 
@@ -35,7 +35,7 @@ CLASS_LABEL_DTYPES = frozenset({"integer", "boolean", "categorical"})
 
 
 def check_fit_request(
-    request: ReasoningFitRequest | ModelFitRequest,
+    request: FitRequest,
     dtypes: dict[str, str],
     find_model: Callable[[str], ModelCard | None] | None = None,
     egress: EgressPolicy | None = None,
@@ -67,8 +67,9 @@ def check_fit_request(
         problem = design_problem(dtypes, label, summarize, design_limit, pairs)
         if problem:
             errors.append({"loc": ["body", "dataset_id"], "msg": problem})
-    for name in ("teacher_predict_url", "teacher_get_grads_url"):
-        url = getattr(request, name, None)
+    urls = {"teacher_predict_url": request.teacher_predict_url,
+            "teacher_get_grads_url": request.teacher_get_grads_url}
+    for name, url in urls.items():
         problem = (egress or EgressPolicy()).check_url(url) if url else None
         if problem:
             errors.append({"loc": ["body", name], "msg": problem})
@@ -76,8 +77,9 @@ def check_fit_request(
         label = request.task.label_column
         loc = ["body", "task", "label_column"]
         dtype = dtypes.get(label)
-        learns = summarize is not None and not getattr(request, "has_teacher", False)
-        summary = summarize(label) if learns and dtype is not None else None
+        learns = not request.has_teacher
+        summary = (summarize(label) if summarize is not None and learns and dtype is not None
+                   else None)
         if dtype is None:
             errors.append(
                 {"loc": loc, "msg": f"column {label!r} is not in the dataset; "
@@ -107,7 +109,7 @@ def check_fit_request(
             {**e, "loc": ["body", *e["loc"]]}
             for e in check_filter(request.filter, dtypes, levels)
         ]
-    teacher_id = getattr(request, "teacher_model_id", None)
+    teacher_id = request.teacher_model_id
     if teacher_id is not None and find_model is not None:
         teacher = find_model(str(teacher_id))
         loc = ["body", "teacher_model_id"]
@@ -183,7 +185,7 @@ def label_problem(label: str, task_kind: str, summary: ColumnSummary) -> str | N
 
 
 def fit_warnings(
-    request: ReasoningFitRequest | ModelFitRequest,
+    request: FitRequest,
     dtypes: dict[str, str],
     summarize: Callable[[str], ColumnSummary],
 ) -> list[DataWarning]:

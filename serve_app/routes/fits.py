@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from reasoning.schemas import (
     DataWarning,
     FitAccepted,
+    FitRequest,
     JobKind,
     ModelFitRequest,
     ReasoningFitRequest,
@@ -50,7 +51,7 @@ async def models_fit(service: Served, request: ModelFitRequest, principal: Calle
 async def _submit(
     service: Service,
     kind: JobKind,
-    request: ReasoningFitRequest | ModelFitRequest,
+    request: FitRequest,
     principal: Principal,
     idempotency_key: str | None,
 ) -> FitAccepted:
@@ -78,7 +79,7 @@ async def _submit(
 
 
 def _check_submit(
-    service: Service, request: ReasoningFitRequest | ModelFitRequest, tenant: str,
+    service: Service, request: FitRequest, tenant: str,
     key: str | None,
 ) -> list[DataWarning]:
     """The tenant's room (storage, then queue) and the request against its dataset;
@@ -102,7 +103,7 @@ def _check_queue(service: Service, tenant: str, idempotency_key: str | None) -> 
 
 
 def _check_fit(
-    service: Service, request: ReasoningFitRequest | ModelFitRequest, tenant: str
+    service: Service, request: FitRequest, tenant: str
 ) -> list[DataWarning]:
     """404 for ids the tenant does not have, 422 for anything else wrong; the warnings
     of a fit that can run."""
@@ -110,7 +111,7 @@ def _check_fit(
         dataset = service.datasets.get(str(request.dataset_id), tenant)
     except KeyError:
         raise Problem(404, f"dataset {request.dataset_id} not found") from None
-    teacher_id = getattr(request, "teacher_model_id", None)
+    teacher_id = request.teacher_model_id
     if teacher_id is not None and service.completed_model(str(teacher_id), tenant) is None:
         raise Problem(404, f"teacher model {teacher_id} not found")
     # Every column's statistics in one read of the catalog.
@@ -125,6 +126,5 @@ def _check_fit(
     )
     if errors:
         raise problems.invalid_all(errors)
-    has_teacher = getattr(request, "has_teacher", False)
-    return [] if has_teacher else fit_warnings(request, dataset.dtypes(),
-                                                summaries.__getitem__)
+    return [] if request.has_teacher else fit_warnings(request, dataset.dtypes(),
+                                                        summaries.__getitem__)

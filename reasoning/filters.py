@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from reasoning.booleans import as_bool
+from reasoning.dtypes import DTYPES
 from reasoning.encoding import infer_dtype
 from reasoning.levels import unknown_level
 from reasoning.schemas import LIST_OPS, NULL_OPS, And, Comparison, Filter, Not, Op, Or
 
-DTYPES = ("integer", "float", "boolean", "categorical", "timestamp")
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?inf(inity)?", re.I)
 _INT64_MAX = 2**63 - 1
 _CMP: dict[Op, Callable[[Any, Any], Any]] = {

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reasoning.dtypes import Dtype
 from reasoning.schemas.auth import DEFAULT_TENANT
 
-Dtype = Literal["integer", "float", "boolean", "categorical", "timestamp"]
 """The service's column types: every stored column and model input is one of these."""
 
 

@@ -149,4 +149,6 @@ def _last_line(error: BaseException) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value. Not `json_scalar`: a tuple (mlp's
+    hidden_layer_sizes) must stay a tuple for the family, not become text."""
     return value.item() if hasattr(value, "item") else value

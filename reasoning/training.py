@@ -213,14 +213,14 @@ def with_label_metrics(
     params: dict[str, Any],
     random_state: int,
 ) -> Metrics:
-    """Add the distilled student's accuracy against the labels and the label-only baseline
-    (same family and configuration fitted on the labels), where there are labels."""
+    """`metrics` with the distilled student's accuracy against the labels and the label-only
+    baseline's (same family and configuration fitted on the labels), where there are labels."""
     test = _labelled(data, "test")
-    metrics.test = label_metrics(student, data.task_kind, *test)
+    added = {"test": label_metrics(student, data.task_kind, *test)}
     baseline = label_only(data, family, params, random_state)
     if baseline is not None:
-        metrics.label_only = label_metrics(baseline, data.task_kind, *test)
-    return metrics
+        added["label_only"] = label_metrics(baseline, data.task_kind, *test)
+    return metrics.model_copy(update=added)
 
 
 def _labelled(data: PreparedData, part: str) -> tuple[np.ndarray | None, pd.DataFrame]:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
+from scipy.special import logit
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from reasoning.encoding import DesignColumn, NumericMode, days_to_timestamp
@@ -29,8 +30,7 @@ PROBA_CLIP = 1e-6
 
 def clipped_log_odds(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) with p clipped to [1e-6, 1 - 1e-6], so pure leaves stay finite."""
-    q = np.clip(p, PROBA_CLIP, 1.0 - PROBA_CLIP)
-    return np.log(q / (1.0 - q))
+    return logit(np.clip(p, PROBA_CLIP, 1.0 - PROBA_CLIP))
 
 
 def node_parents(tree: Any) -> np.ndarray:

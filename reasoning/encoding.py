@@ -9,281 +9,47 @@ none, JSON-ish values (ISO strings for timestamps, "true" for booleans).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
-from reasoning.booleans import as_bool
+from reasoning.codecs import _CategoricalCodec, _ColumnCodec, _NumericCodec
+from reasoning.columns import (
+    DIFFERENTIABLE_DTYPES,
+    MISSING_LEVEL,
+    DesignColumn,
+    Feature,
+    category_keys,
+    days_to_timestamp,
+    infer_dtype,
+    to_float,
+)
 
-DTYPES: tuple[str, ...] = ("integer", "float", "boolean", "categorical", "timestamp")
+# Stored models pickle Feature, DesignColumn and the codecs as reasoning.encoding's (they were
+# first defined here), and callers import the column vocabulary from here: both keep working.
+__all__ = [
+    "MISSING_LEVEL",
+    "NUMERIC_MODES",
+    "PAIR_KNOTS",
+    "PAIR_LEVELS",
+    "PAIR_WIDTH",
+    "DesignColumn",
+    "Feature",
+    "NumericMode",
+    "PairBasis",
+    "TableEncoder",
+    "_CategoricalCodec",
+    "_ColumnCodec",
+    "_NumericCodec",
+    "category_keys",
+    "days_to_timestamp",
+    "infer_dtype",
+    "to_float",
+]
+
 NUMERIC_MODES: tuple[str, ...] = ("raw", "standard", "spline")
-DIFFERENTIABLE_DTYPES: tuple[str, ...] = ("integer", "float", "timestamp")
-"""Input dtypes with a slope: booleans and categoricals jump between levels, they have none."""
-MISSING_LEVEL = "<missing>"
-"""The category key that stands for a missing value in a categorical column."""
-
 NumericMode = Literal["raw", "standard", "spline"]
-DesignKind = Literal["value", "missing", "spline", "onehot", "pair"]
-
-_EPOCH = pd.Timestamp(0, tz="UTC")
-_DAY = pd.Timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Feature:
-    """An input column and its dtype in the project's vocabulary (what model cards show)."""
-
-    name: str
-    dtype: str
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {list(DTYPES)}")
-
-
-@dataclass(frozen=True)
-class DesignColumn:
-    """One design-matrix column: its name, its input column and how it encodes it.
-
-    ``kind`` is "value" (the number itself, possibly standardized), "missing" (1 where the input
-    was missing), "spline" (one spline basis function), "onehot" (1 where the input == level)
-    or "pair" (one product of the two inputs' pair bases, an interaction term: ``source`` and
-    ``partner`` name its two inputs).
-    """
-
-    name: str
-    source: str
-    source_index: int
-    dtype: str
-    kind: DesignKind
-    level: str | None = None
-    partner: str | None = None
-    partner_index: int = -1
-
-
-def infer_dtype(series: pd.Series) -> str:
-    """Map a pandas Series (numpy or nullable dtypes, pandas 3 ``str``) to the dtype vocabulary."""
-    dt = series.dtype
-    if isinstance(dt, pd.CategoricalDtype):
-        return "categorical"
-    if ptypes.is_bool_dtype(dt):
-        return "boolean"
-    if ptypes.is_datetime64_any_dtype(dt):
-        return "timestamp"
-    if ptypes.is_integer_dtype(dt):
-        return "integer"
-    if ptypes.is_float_dtype(dt):
-        return "float"
-    if ptypes.is_object_dtype(dt):
-        # Object columns come from JSON rows or hand-built frames: look at the values.
-        inferred = pd.api.types.infer_dtype(series, skipna=True)
-        return {
-            "boolean": "boolean",
-            "integer": "integer",
-            "floating": "float",
-            "mixed-integer-float": "float",
-            "decimal": "float",
-            "datetime64": "timestamp",
-            "datetime": "timestamp",
-        }.get(inferred, "categorical")
-    return "categorical"
-
-
-def to_float(series: pd.Series, dtype: str) -> np.ndarray:
-    """Numbers for a numeric/boolean/timestamp column: float64 with NaN for missing or unparseable.
-
-    Timestamps become days since the Unix epoch (naive ones are read as UTC); infinities count as
-    missing because neither trees nor imputers accept them.
-    """
-    if dtype == "timestamp":
-        out = _timestamp_days(series)
-    elif dtype == "boolean":
-        out = _boolean_values(series)
-    else:
-        s = series.astype(object) if isinstance(series.dtype, pd.CategoricalDtype) else series
-        if ptypes.is_bool_dtype(s.dtype):
-            s = s.astype("boolean")
-        num = pd.to_numeric(s, errors="coerce")
-        out = pd.Series(num).to_numpy(dtype="float64", na_value=np.nan)
-    out = np.array(out, dtype="float64")
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def category_keys(series: pd.Series) -> np.ndarray:
-    """String keys of a categorical column, ``MISSING_LEVEL`` for missing values.
-
-    Strings make levels survive a JSON round trip (a category 1 sent back as "1" still matches).
-    """
-    missing = series.isna().to_numpy(dtype=bool)
-    values = series.astype(object).to_numpy(dtype=object)
-    return np.array(
-        [MISSING_LEVEL if m else str(v) for v, m in zip(values, missing, strict=True)],
-        dtype=object,
-    )
-
-
-def days_to_timestamp(days: float) -> pd.Timestamp:
-    """Inverse of the timestamp encoding, for rule text and shape grids."""
-    return (_EPOCH + pd.Timedelta(days=float(days))).tz_convert(None)
-
-
-def _timestamp_days(series: pd.Series) -> np.ndarray:
-    if ptypes.is_datetime64_any_dtype(series.dtype):
-        ts = pd.to_datetime(series, utc=True)
-    else:
-        ts = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
-        retry = ts.isna().to_numpy() & series.notna().to_numpy()
-        if retry.any():
-            again = pd.to_datetime(series[retry], errors="coerce", utc=True, format="mixed")
-            ts = ts.copy()
-            ts[retry] = again
-    days = (pd.Series(ts) - _EPOCH) / _DAY
-    return days.to_numpy(dtype="float64", na_value=np.nan)
-
-
-def _one_boolean(value: Any) -> float:
-    flag = as_bool(value)
-    return np.nan if flag is None else float(flag)
-
-
-def _boolean_values(series: pd.Series) -> np.ndarray:
-    if ptypes.is_bool_dtype(series.dtype):
-        return series.astype("boolean").to_numpy(dtype="float64", na_value=np.nan)
-    return np.array([_one_boolean(v) for v in series.astype(object)], dtype="float64")
-
-
-class _ColumnCodec:
-    """Fitted encoding of one input column into one or more design columns."""
-
-    columns: list[DesignColumn]
-
-    def transform(self, series: pd.Series) -> np.ndarray:
-        raise NotImplementedError
-
-    def derivative(self, series: pd.Series) -> np.ndarray:
-        """d(design column)/d(input value) per row (n, width); levels have no slope: zeros."""
-        return np.zeros((len(series), len(self.columns)))
-
-
-class _NumericCodec(_ColumnCodec):
-    """Integer, float, boolean and timestamp columns, in one of the three numeric modes."""
-
-    def __init__(
-        self, feature: Feature, index: int, mode: str, n_knots: int, values: np.ndarray,
-        include_bias: bool = False,
-    ) -> None:
-        self.feature = feature
-        self.mode = mode
-        observed = values[~np.isnan(values)]
-        if mode == "spline" and (feature.dtype == "boolean" or np.unique(observed).size < 3):
-            # A spline needs a range to spread its knots over; few levels get a straight line.
-            self.mode = "standard"
-        self.add_indicator = self.mode != "raw" and bool(np.isnan(values).any())
-        self.pipeline: Pipeline | None = None
-        name = feature.name
-        if self.mode == "raw":
-            self.columns = [DesignColumn(name, name, index, feature.dtype, "value")]
-            return
-        imputer = SimpleImputer(strategy="median", keep_empty_features=True)
-        if self.mode == "standard":
-            self.pipeline = make_pipeline(imputer, StandardScaler())
-        else:
-            spline = SplineTransformer(
-                n_knots=n_knots,
-                degree=3,
-                knots="uniform",
-                extrapolation="constant",
-                include_bias=include_bias,
-            )
-            self.pipeline = make_pipeline(imputer, spline)
-        self.pipeline.fit(values.reshape(-1, 1))
-        if self.mode == "standard":
-            self.columns = [DesignColumn(name, name, index, feature.dtype, "value")]
-        else:
-            self.columns = [
-                DesignColumn(f"{name}__s{j}", name, index, feature.dtype, "spline")
-                for j in range(self.pipeline[-1].n_features_out_)
-            ]
-        if self.add_indicator:
-            self.columns.append(
-                DesignColumn(f"{name}__missing", name, index, feature.dtype, "missing")
-            )
-
-    def transform(self, series: pd.Series) -> np.ndarray:
-        values = to_float(series, self.feature.dtype)
-        if self.pipeline is None:
-            return values.reshape(-1, 1)
-        parts = [self.pipeline.transform(values.reshape(-1, 1))]
-        if self.add_indicator:
-            parts.append(np.isnan(values).astype("float64").reshape(-1, 1))
-        return np.hstack(parts)
-
-    def derivative(self, series: pd.Series) -> np.ndarray:
-        """Slope of each design column at the (imputed, for missing) value; indicators: 0.
-
-        Raw: 1. Standard: 1 / scale. Spline: the B-spline basis derivative (scipy's, from the
-        fitted ``bsplines_``), 0 outside the knot range where the basis is held constant and
-        the slope from inside at the range's two ends (training rows sit there).
-        """
-        values = to_float(series, self.feature.dtype)
-        n = len(values)
-        if self.pipeline is None:
-            slope = np.ones((n, 1))
-        elif self.mode == "standard":
-            slope = np.full((n, 1), 1.0 / float(self.pipeline[-1].scale_[0]))
-        else:
-            imputed = self.pipeline[0].transform(values.reshape(-1, 1))[:, 0]
-            slope = _spline_slope(self.pipeline[-1], imputed)
-        if self.add_indicator:
-            slope = np.hstack([slope, np.zeros((n, 1))])
-        return slope
-
-
-def _spline_slope(spline: SplineTransformer, x: np.ndarray) -> np.ndarray:
-    """Derivative of a fitted one-feature SplineTransformer's output columns at x (n,)."""
-    basis = spline.bsplines_[0]
-    lo, hi = basis.t[spline.degree], basis.t[-spline.degree - 1]
-    inside = (x >= lo) & (x <= hi)  # "constant" extrapolation: flat outside the knots
-    slope = np.zeros((len(x), basis.c.shape[1]))
-    if inside.any():
-        slope[inside] = basis(x[inside], nu=1)
-    # include_bias=False drops the last basis function of each feature, as transform does.
-    return slope if spline.include_bias else slope[:, :-1]
-
-
-class _CategoricalCodec(_ColumnCodec):
-    """One-hot over the training levels; unseen (or rare, past ``max_levels``) levels are zeros."""
-
-    def __init__(self, feature: Feature, index: int, max_levels: int, keys: np.ndarray) -> None:
-        self.feature = feature
-        counts = pd.Series(keys, dtype=object).value_counts(sort=False)
-        # Most frequent first, ties by key, so the kept set does not depend on row order.
-        ranked = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
-        self.levels: list[str] = sorted(str(k) for k, _ in ranked[:max_levels])
-        self.onehot = OneHotEncoder(
-            categories=[np.array(self.levels, dtype=object)],
-            handle_unknown="ignore",
-            sparse_output=False,
-            dtype=np.float64,
-        )
-        self.onehot.fit(keys.reshape(-1, 1))
-        name = feature.name
-        self.columns = [
-            DesignColumn(f"{name}={level}", name, index, feature.dtype, "onehot", level)
-            for level in self.levels
-        ]
-
-    def transform(self, series: pd.Series) -> np.ndarray:
-        if not self.levels:
-            return np.zeros((len(series), 0))
-        return self.onehot.transform(category_keys(series).reshape(-1, 1))
 
 
 class TableEncoder:

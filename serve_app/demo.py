@@ -17,7 +17,8 @@ from rich.console import Console
 
 from reasoning.client import Client
 from serve_app import runtime
-from serve_app.commands import console, print_outcome
+from serve_app.answers import console
+from serve_app.fit_command import print_outcome
 from serve_app.progress import JobDisplay
 from serve_app.settings import Settings
 

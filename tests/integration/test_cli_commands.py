@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from reasoning.synthetic import houses
-from serve_app import commands
+from serve_app.answers import DENIED, FAILED, INTERRUPTED, NOT_FOUND, OK, REFUSED, UNAVAILABLE
 from serve_app.cli import main
 from tests.integration.conftest import TENANT
 from tests.integration.service import Service, wait_for
@@ -72,14 +72,14 @@ def test_datasets_upload_list_show(cli: Cli, table_file: Path):
     code, out, _ = cli("datasets", "show", info["dataset_id"])
     assert code == 0 and "500 rows" in out and "listed_at:timestamp" in out
     code, _, err = cli("datasets", "show", str(uuid.uuid4()))
-    assert code == commands.NOT_FOUND and "not found" in err
+    assert code == NOT_FOUND and "not found" in err
 
 
 def test_fit_a_file_then_models_jobs_predict_report(cli: Cli, table_file: Path,
                                                     tmp_path: Path):
     code, out, err = cli("fit", str(table_file), "--label", "price", "--family", "linear",
                          "--trials", "2", "--seed", "7", "--filter", "rooms >= 2")
-    assert code == commands.OK, out + err
+    assert code == OK, out + err
     # Not a terminal: plain lines, then how it ended and its metrics.
     assert "uploaded houses.csv as dataset" in out
     assert "task: regression (price is float" in out
@@ -121,7 +121,7 @@ def test_fit_a_file_then_models_jobs_predict_report(cli: Cli, table_file: Path,
 def test_fit_a_dataset_id_with_the_task_from_the_label(cli: Cli, houses_dataset: dict):
     code, out, err = cli("fit", houses_dataset["dataset_id"], "--label", "segment",
                          "--family", "decision_tree", "--trials", "1")
-    assert code == commands.OK, out + err
+    assert code == OK, out + err
     assert "task: classification (segment is categorical" in out
     assert "decision_tree classification of segment" in out and "accuracy" in out
 
@@ -142,7 +142,7 @@ def test_no_wait_then_cancel(cli: Cli, houses_dataset: dict):
     code, out, _ = cli("cancel", accepted["job_id"])
     assert code == 0 and "failed" in out and "cancel" in out
     code, _, err = cli("cancel", accepted["job_id"])  # already over
-    assert code == commands.REFUSED and "already failed" in err
+    assert code == REFUSED and "already failed" in err
 
 
 def test_exit_codes_say_what_happened(cli: Cli, houses_dataset: dict, service: Service,
@@ -151,25 +151,25 @@ def test_exit_codes_say_what_happened(cli: Cli, houses_dataset: dict, service: S
     # The job failed: a filter that keeps too few rows to fit.
     code, out, _ = cli("fit", dataset, "--label", "price", "--family", "linear",
                        "--trials", "1", "--filter", "rooms > 8")
-    assert code == commands.FAILED and "failed" in out
+    assert code == FAILED and "failed" in out
     code, _, err = cli("fit", dataset, "--label", "price", "--filter", "rooms about 3")
-    assert code == commands.REFUSED and "cannot read the filter" in err
+    assert code == REFUSED and "cannot read the filter" in err
     code, _, err = cli("fit", dataset, "--label", "pricee", "--task", "regression")
-    assert code == commands.REFUSED and "price" in err  # the service's did-you-mean
+    assert code == REFUSED and "price" in err  # the service's did-you-mean
     code, _, err = cli("models", str(uuid.uuid4()))
-    assert code == commands.NOT_FOUND
+    assert code == NOT_FOUND
     code, _, err = cli("fit", "no-such-file.csv", "--label", "price")
-    assert code == commands.REFUSED and "neither a file nor a dataset id" in err
+    assert code == REFUSED and "neither a file nor a dataset id" in err
     code, _, err = cli("jobs", url="http://127.0.0.1:9")
-    assert code == commands.UNAVAILABLE and "could not reach" in err
+    assert code == UNAVAILABLE and "could not reach" in err
     monkeypatch.setenv("REASONING_API_KEY", "rk_not-a-key")
     code, _, err = cli("jobs")
-    assert code == commands.DENIED
+    assert code == DENIED
 
 
 def test_watching_a_failed_job_exits_1(cli: Cli, fits: dict):
     code, out, _ = cli("jobs", fits["starved"]["job_id"], "--watch")
-    assert code == commands.FAILED and "failed" in out
+    assert code == FAILED and "failed" in out
 
 
 # -- under a terminal ------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_live_progress_and_ctrl_c_under_a_terminal(service: Service, houses_data
     term.read_until(r"cancel job \S+\? \(no: leave it running\)")
     term.type("y\r")
     term.read_until(r"failed: cancelled")
-    assert term.exit_code() == commands.INTERRUPTED
+    assert term.exit_code() == INTERRUPTED
     with httpx.Client(base_url=service.url, timeout=30) as http:
         token = http.post("/v1/auth/token", json={"api_key": service.keys[TENANT]}).json()
         http.headers["authorization"] = f"Bearer {token['access_token']}"

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from reasoning.schemas import Column, DatasetInfo, ReasoningFitRequest
-from serve_app.commands import _fit_request, _header, add_commands, parse_filter
+from serve_app.commands import add_commands
+from serve_app.fit_command import _fit_request, _header, parse_filter
 
 
 @pytest.mark.parametrize(("text", "leaf"), [

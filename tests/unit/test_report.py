@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 
 from reasoning import report
-from reasoning.report import filter_text, fmt_number, render_report, safe_url
+from reasoning.report import (
+    charts,
+    drawing,
+    filter_text,
+    fmt_number,
+    render_report,
+    safe_url,
+    sections,
+    words,
+)
 from reasoning.schemas import PredictResponse, ReasoningFitRequest
 from tests.unit import report_cards
 
@@ -176,7 +185,7 @@ def test_regression_report_shows_card_trials_importance_shapes_and_examples() ->
     params = {row[0]: row[1] for row in doc.table("hyperparameters")}
     assert params == {k: fmt_number(v) for k, v in card.hyperparameters.items()}
     metrics = {row[0]: row[1] for row in doc.table("metrics-test")}
-    assert metrics == {report.METRIC_NAMES[k]: fmt_number(v) for k, v in card.metrics.test.items()}
+    assert metrics == {words.METRIC_NAMES[k]: fmt_number(v) for k, v in card.metrics.test.items()}
 
     trials = doc.table("trials")
     assert len(trials) == len(card.trials) == 5
@@ -239,11 +248,11 @@ def test_distilled_report_compares_with_the_label_only_fit_and_shows_gradient_ag
     assert card.teacher is not None and card.teacher["kind"] == "diffmodel"
     cosine = card.metrics.fidelity["gradient_cosine"]
     fidelity = {row[0]: row[1] for row in doc.table("metrics-fidelity")}
-    assert fidelity == {report.METRIC_NAMES[k]: fmt_number(v)
+    assert fidelity == {words.METRIC_NAMES[k]: fmt_number(v)
                         for k, v in card.metrics.fidelity.items() if k != "gradient_cosine"}
     compare = {row[0]: row[1:3] for row in doc.table("metrics-compare")}
     assert card.metrics.label_only and set(card.metrics.label_only) == set(card.metrics.test)
-    assert compare == {report.METRIC_NAMES[k]: [fmt_number(v),
+    assert compare == {words.METRIC_NAMES[k]: [fmt_number(v),
                                                  fmt_number(card.metrics.label_only[k])]
                        for k, v in card.metrics.test.items()}
     gradients = doc.section("gradients")
@@ -259,7 +268,7 @@ def test_distilled_report_compares_with_the_label_only_fit_and_shows_gradient_ag
 def test_teacher_header_values_are_never_printed() -> None:
     teacher = {"kind": "url", "url": "https://t.example/p", "headers": {"Authorization": "tok"},
                "synth_gen_nodes": ["10.0.0.7"]}
-    doc = Page(report._teacher_facts(teacher))
+    doc = Page(sections._teacher_facts(teacher))
     text = doc.root.all_text()
     assert "tok" not in text.replace("not shown", "")
     assert "Authorization" in text and "10.0.0.7" in text and "https://t.example/p" in text
@@ -289,7 +298,7 @@ def test_a_card_without_examples_says_so() -> None:
     assert doc.root.find("p", "no-examples")
     assert len(doc.charts("shape-chart")) == len(card.features)
     empty = PredictResponse(model_id=card.model_id, predictions=[], explanations=[])
-    section = Page(report._examples_section(card, report._Task(card), empty))
+    section = Page(sections._examples_section(card, words._Task(card), empty))
     assert section.root.find("p", "no-examples") and section.charts() == []
 
 
@@ -319,12 +328,12 @@ def test_teacher_urls_lose_passwords_and_query_values() -> None:
 
 
 def test_timestamp_shapes_read_iso_strings_and_epoch_days() -> None:
-    iso = report._timestamps(["2020-01-20T00:00:00", "2021-06-01T12:00:00+00:00"])
-    days = report._timestamps([18_281.0, 18_779.5])
+    iso = charts._timestamps(["2020-01-20T00:00:00", "2021-06-01T12:00:00+00:00"])
+    days = charts._timestamps([18_281.0, 18_779.5])
     assert iso is not None and days is not None and iso == days
-    assert report._timestamps(["not a time"]) is None
+    assert charts._timestamps(["not a time"]) is None
     shape = {"x": [18_281.0, 18_779.5, 19_500.0], "contribution": [1.0, -2.0, 0.5]}
-    svg = report._draw(lambda: report.shape_chart("t", "timestamp", shape, "y", None)[0], "t")
+    svg = drawing._draw(lambda: charts.shape_chart("t", "timestamp", shape, "y", None)[0], "t")
     assert "2021" in svg or "2022" in svg
 
 
@@ -335,14 +344,14 @@ def test_concurrent_charts_match_and_leave_rc_params_alone() -> None:
     row = built.examples.explanations[0]
     importance = built.card.explanation.importance
 
-    def charts() -> list[str]:
-        return [report._draw(lambda: report.waterfall_chart(row, "price"), "w"),
-                report._draw(lambda: report.importance_chart(importance, "price"), "i")]
+    def draw_both() -> list[str]:
+        return [drawing._draw(lambda: charts.waterfall_chart(row, "price"), "w"),
+                drawing._draw(lambda: charts.importance_chart(importance, "price"), "i")]
 
     before = dict(matplotlib.rcParams)
-    alone = charts()
+    alone = draw_both()
     drawn: list[list[str]] = []
-    threads = [threading.Thread(target=lambda: drawn.append(charts())) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: drawn.append(draw_both())) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -352,9 +361,11 @@ def test_concurrent_charts_match_and_leave_rc_params_alone() -> None:
     assert dict(matplotlib.rcParams) == before
 
 
-def test_importing_the_module_loads_no_matplotlib() -> None:
-    tree = ast.parse(Path(report.__file__).read_text())
-    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+def test_importing_the_package_loads_no_matplotlib() -> None:
+    modules = sorted(Path(report.__file__).parent.glob("*.py"))
+    assert len(modules) > 1, "the report is a package of modules"
+    top = [n for path in modules for n in ast.parse(path.read_text()).body
+           if isinstance(n, ast.Import | ast.ImportFrom)]
     names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
     assert not [n for n in names if n.startswith("matplotlib")]

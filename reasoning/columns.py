@@ -16,8 +16,8 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from reasoning.booleans import as_bool
+from reasoning.dtypes import DTYPES
 
-DTYPES: tuple[str, ...] = ("integer", "float", "boolean", "categorical", "timestamp")
 DIFFERENTIABLE_DTYPES: tuple[str, ...] = ("integer", "float", "timestamp")
 """Input dtypes with a slope: booleans and categoricals jump between levels, they have none."""
 MISSING_LEVEL = "<missing>"

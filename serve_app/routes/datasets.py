@@ -11,7 +11,7 @@ from reasoning.service.auth import Principal
 from reasoning.upload_checks import DatasetError, DatasetTooLarge, RetypeError
 from serve_app import problems, uploads
 from serve_app.problems import BODY, CALLER, Problem, responses
-from serve_app.routes.dependencies import Caller, Served
+from serve_app.routes.dependencies import Caller, Served, found
 from serve_app.service import Service
 
 router = APIRouter(tags=["datasets"])
@@ -75,10 +75,8 @@ async def patch_dataset(
     it a 422 and nothing changes, unless `errors` is 'coerce' (then it becomes null,
     and the answer's warnings say which). Fits submitted later see the new types."""
     try:
-        return await run_in_threadpool(
-            service.datasets.retype, str(dataset_id), principal.tenant, patch)
-    except KeyError:
-        raise Problem(404, f"dataset {dataset_id} not found") from None
+        return await found("dataset", service.datasets.retype, dataset_id, principal.tenant,
+                           patch)
     except DatasetError as err:
         raise problems.invalid(["body", "dtypes"], str(err)) from None
 
@@ -92,7 +90,4 @@ async def list_datasets(service: Served, principal: Caller) -> DatasetList:
 
 @router.get("/v1/datasets/{dataset_id}", responses=responses(*CALLER, 404, 422))
 async def get_dataset(service: Served, dataset_id: UUID, principal: Caller) -> DatasetInfo:
-    try:
-        return await run_in_threadpool(service.datasets.get, str(dataset_id), principal.tenant)
-    except KeyError:
-        raise Problem(404, f"dataset {dataset_id} not found") from None
+    return await found("dataset", service.datasets.get, dataset_id, principal.tenant)

@@ -1,12 +1,18 @@
 """What routes declare besides their own fields: the caller, the service, the idempotency key."""
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from reasoning.service.auth import Principal
 from serve_app.auth import authenticated
+from serve_app.problems import Problem
 from serve_app.service import Service
+
+T = TypeVar("T")
 
 
 def current_service(request: Request) -> Service:
@@ -24,3 +30,12 @@ IdempotencyKey = Annotated[
     Header(min_length=1, max_length=255,
            description="Retrying with the same key and body returns the same job"),
 ]
+
+
+async def found(what: str, get: Callable[..., T], item_id: UUID, *args: Any) -> T:
+    """`get(str(item_id), *args)`, a store read, off the event loop; a 404 naming the
+    `what` when the store has no such item (its KeyError) for this tenant."""
+    try:
+        return await run_in_threadpool(get, str(item_id), *args)
+    except KeyError:
+        raise Problem(404, f"{what} {item_id} not found") from None

@@ -7,17 +7,14 @@ from starlette.concurrency import run_in_threadpool
 
 from reasoning.schemas import TERMINAL_STATUSES, Job, JobList, JobStatus
 from serve_app.problems import BODY, CALLER, Problem, responses
-from serve_app.routes.dependencies import Caller, Served
+from serve_app.routes.dependencies import Caller, Served, found
 
 router = APIRouter(tags=["jobs"])
 
 
 @router.get("/v1/jobs/{job_id}", responses=responses(*CALLER, 404, 422))
 async def get_job(service: Served, job_id: UUID, principal: Caller) -> Job:
-    try:
-        return await run_in_threadpool(service.jobs.get, str(job_id), principal.tenant)
-    except KeyError:
-        raise Problem(404, f"job {job_id} not found") from None
+    return await found("job", service.jobs.get, job_id, principal.tenant)
 
 
 @router.get("/v1/jobs", responses=responses(*CALLER, 422))

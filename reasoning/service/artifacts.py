@@ -1,5 +1,5 @@
-"""The artifact store: file-sized things (dataset Parquet, pickled models, Tune's
-experiment folders) under one URI, a local folder or `s3://bucket/prefix`.
+"""The artifact store: file-sized things (dataset Parquet, pickled models) under one URI,
+a local folder or `s3://bucket/prefix`.
 
 One pyarrow filesystem serves all of them, so the same code runs on a laptop and on a
 cluster whose hosts share no disk. An S3-compatible server's endpoint and credentials
@@ -54,7 +54,7 @@ class ArtifactStore:
         return isinstance(self.filesystem, fs.LocalFileSystem)
 
     def path(self, key: str) -> str:
-        """The object's path on `filesystem` (what pyarrow and Tune take)."""
+        """The object's path on `filesystem` (what pyarrow takes)."""
         return f"{self.base}/{key}"
 
     def put(self, key: str, data: bytes) -> None:

@@ -28,3 +28,8 @@ def as_bool(value: Any) -> bool | None:
     if isinstance(value, str):
         return TEXT.get(value.strip().lower())
     return None
+
+
+def as_text(flag: Any) -> str:
+    """A boolean written the way JSON and uploads write it: `true` or `false`."""
+    return "true" if flag else "false"

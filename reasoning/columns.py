@@ -18,7 +18,6 @@ from pandas.api import types as ptypes
 from reasoning.booleans import as_bool
 from reasoning.dtypes import DTYPES
 
-DIFFERENTIABLE_DTYPES: tuple[str, ...] = ("integer", "float", "timestamp")
 """Input dtypes with a slope: booleans and categoricals jump between levels, they have none."""
 MISSING_LEVEL = "<missing>"
 """The category key that stands for a missing value in a categorical column."""

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning import booleans
+from reasoning.dtypes import NUMERIC_DTYPES
 from reasoning.schemas import DataWarning, Dtype
 
 DELIMITERS = ",;\t|"
@@ -320,7 +321,7 @@ def retype(series: pd.Series, dtype: Dtype, decimal: str = ".",
     text = text.where(present_mask, "").str.strip()
     present = text[present_mask]
     out: pd.Series
-    if dtype in ("integer", "float"):
+    if dtype in NUMERIC_DTYPES:
         values = numbers(present, decimal) if not pd.api.types.is_numeric_dtype(series.dtype) \
             else pd.to_numeric(series[present_mask], errors="coerce").astype("float64")
         ok = values.notna().to_numpy(dtype=bool)
@@ -378,5 +379,5 @@ def _as_text(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
+        return booleans.as_text(value)
     return str(value)

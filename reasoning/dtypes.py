@@ -10,3 +10,9 @@ Dtype = Literal["integer", "float", "boolean", "categorical", "timestamp"]
 
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 """Every `Dtype`, in the order messages list them."""
+
+NUMERIC_DTYPES: tuple[Dtype, ...] = ("integer", "float")
+"""Columns whose values are numbers as they are (a regression's label, a compared value)."""
+
+DIFFERENTIABLE_DTYPES: tuple[Dtype, ...] = ("integer", "float", "timestamp")
+"""Columns that are numbers on a line: a model's output has a slope in them."""

@@ -16,7 +16,6 @@ import pandas as pd
 
 from reasoning.codecs import _CategoricalCodec, _ColumnCodec, _NumericCodec
 from reasoning.columns import (
-    DIFFERENTIABLE_DTYPES,
     MISSING_LEVEL,
     DesignColumn,
     Feature,
@@ -25,6 +24,7 @@ from reasoning.columns import (
     infer_dtype,
     to_float,
 )
+from reasoning.dtypes import DIFFERENTIABLE_DTYPES
 
 # Stored models pickle Feature, DesignColumn and the codecs as reasoning.encoding's (they were
 # first defined here), and callers import the column vocabulary from here: both keep working.

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.booleans import as_bool
-from reasoning.dtypes import DTYPES
+from reasoning.booleans import as_bool, as_text
+from reasoning.dtypes import DTYPES, NUMERIC_DTYPES
 from reasoning.encoding import infer_dtype
 from reasoning.levels import unknown_level
 from reasoning.schemas import LIST_OPS, NULL_OPS, And, Comparison, Filter, Not, Op, Or
@@ -62,7 +62,7 @@ def coerce_value(
         raise ValueError("null cannot be compared with anything; use is_null / is_not_null")
     if isinstance(value, list | dict | tuple):
         raise _cannot(value, dtype, column, " (expected a single value)")
-    if dtype in ("integer", "float"):
+    if dtype in NUMERIC_DTYPES:
         return _coerce_number(value, dtype, column)
     if dtype == "boolean":
         return _coerce_bool(value, column)
@@ -70,7 +70,7 @@ def coerce_value(
         return _coerce_timestamp(value, column, tz_aware)
     if dtype == "categorical":
         if isinstance(value, bool):
-            return "true" if value else "false"  # JSON's spelling, as in CSV text
+            return as_text(value)  # JSON's spelling, as in CSV text
         return str(value)
     raise ValueError(f"unknown column dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
 

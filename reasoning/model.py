@@ -21,14 +21,12 @@ from reasoning import explanations
 from reasoning.encoding import Feature, TableEncoder, infer_dtype
 from reasoning.explanations import by_terms
 from reasoning.families import Family, FittedCore, Task, differentiable_families, get_family
-from reasoning.families.base import TASK_KINDS
+from reasoning.families.base import TASK_KINDS, CoreFit
 from reasoning.interactions import rank_pairs
 from reasoning.labels import checked_labels, label_array
 from reasoning.sobolev import check_sobolev, sobolev_core, sobolev_targets
 from reasoning.targets import fitted_outputs, teacher_outputs
 
-CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
-"""(family, resolved params, fitted encoder, input frame, design matrix) -> fitted core."""
 Residuals = Callable[[FittedCore, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 """(fitted core, design matrix) -> what the core left unexplained, (n,) or (n, outputs), and
 the loss's curvature there (None: squared error), for ``rank_pairs``."""

@@ -40,6 +40,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from reasoning.dtypes import DIFFERENTIABLE_DTYPES
 from reasoning.encoding import infer_dtype, to_float
 
 MAX_LEVELS = 50
@@ -243,7 +244,7 @@ def _distance_encoding(df: pd.DataFrame) -> np.ndarray:
     for j in range(df.shape[1]):
         col = df.iloc[:, j]
         kind = infer_dtype(col)
-        if kind in ("integer", "float", "timestamp"):
+        if kind in DIFFERENTIABLE_DTYPES:  # numbers on a line: standardized
             numeric.append(to_float(col, kind))
         else:
             # factorize gives -1 for missing: its own level.

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.booleans import as_bool
+from reasoning.dtypes import NUMERIC_DTYPES
 from reasoning.jsonable import json_scalar
 from reasoning.model import ColumnMismatchError, ReasoningModel
 from reasoning.schemas import (
@@ -33,7 +34,7 @@ class RowsError(ValueError):
 
 def _coerce(name: str, dtype: str, values: pd.Series) -> pd.Series:
     try:
-        if dtype in ("integer", "float"):
+        if dtype in NUMERIC_DTYPES:
             numbers = pd.to_numeric(values, errors="raise")
             # Integers beyond int64 stay Python ints (object): as floats, or too big.
             return numbers if numbers.dtype != object else numbers.astype("float64")

@@ -25,7 +25,7 @@ are taken as given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,15 +35,13 @@ from sklearn.linear_model import Ridge
 
 from reasoning.encoding import TableEncoder, to_float
 from reasoning.families import Family, Task
+from reasoning.families.base import CoreFit
 from reasoning.families.linear import LinearCore
 from reasoning.targets import teacher_outputs
 
 SOBOLEV_FAMILIES: tuple[str, ...] = ("linear", "gam")
 """Families linear in their parameters: their Sobolev fit is one least-squares solve."""
 
-SobolevCore = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray],
-                       LinearCore]
-"""A ``ReasoningModel`` core fit: (family, resolved params, encoder, frame, design) -> core."""
 
 
 def check_sobolev(family: str, grad_weight: float) -> None:
@@ -87,7 +85,7 @@ def sobolev_targets(
 
 def sobolev_core(
     task: Task, f: np.ndarray, jac: np.ndarray, columns: Sequence[str], grad_weight: float
-) -> SobolevCore:
+) -> CoreFit:
     """The core fit ``ReasoningModel.fit_sobolev`` hands to its fit: the stacked value and
     derivative rows on the encoder it is given, solved by one Ridge."""
 

@@ -215,7 +215,7 @@ def with_label_metrics(
 ) -> Metrics:
     """`metrics` with the distilled student's accuracy against the labels and the label-only
     baseline's (same family and configuration fitted on the labels), where there are labels."""
-    test = _labelled(data, "test")
+    test = _labelled(data.y_test, data.X_test, data.task_kind)
     added = {"test": label_metrics(student, data.task_kind, *test)}
     baseline = label_only(data, family, params, random_state)
     if baseline is not None:
@@ -223,18 +223,15 @@ def with_label_metrics(
     return metrics.model_copy(update=added)
 
 
-def _labelled(data: PreparedData, part: str) -> tuple[np.ndarray | None, pd.DataFrame]:
-    """A split part's labels and rows, keeping only rows that have a label."""
-    y, X = getattr(data, f"y_{part}"), getattr(data, f"X_{part}")
+def _labelled(
+    y: np.ndarray | None, X: pd.DataFrame, task_kind: str | None
+) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """A split part's labels and rows, keeping only rows that have a label (with a teacher,
+    rows without one stay in the split)."""
     if y is None:
         return None, X
     mask = pd.notna(pd.Series(y)).to_numpy()
-    y = y[mask]
-    if data.task_kind == "regression":
-        y = y.astype(float)
-    elif len(y) and all(isinstance(v, bool | np.bool_) for v in y):
-        y = y.astype(bool)
-    return y, X[mask].reset_index(drop=True)
+    return label_array(pd.Series(list(y[mask])), task_kind), X[mask].reset_index(drop=True)
 
 
 def label_only(
@@ -243,7 +240,8 @@ def label_only(
     """The same family and configuration fitted on the labels alone (the baseline)."""
     if data.task_kind is None or data.y_train is None:
         return None
-    parts = [_labelled(data, p) for p in ("train", "val")]
+    parts = [_labelled(data.y_train, data.X_train, data.task_kind),
+             _labelled(data.y_val, data.X_val, data.task_kind)]
     y = np.concatenate([p[0] for p in parts])
     if len(y) < MIN_ROWS or len({str(v) for v in y}) < 2:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reasoning.booleans import as_text
 from reasoning.column_stats import ColumnSummary
 from reasoning.encoding import PAIR_WIDTH
 from reasoning.families.gam import SEARCHED_PAIRS
@@ -58,7 +59,7 @@ def check_fit_request(
         summary = summaries(column)
         if dtypes.get(column) == "boolean":
             present = {summary.minimum, summary.maximum} - {None}
-            return sorted(str(bool(v)).lower() for v in present)
+            return sorted(as_text(v) for v in present)
         return summary.levels
 
     if summarize is not None and design_limit is not None:

@@ -94,7 +94,8 @@ class ReasoningIngress(Service):
 
     # Python callers holding the app's handle call the routes as methods: each route
     # function takes the Service first, and a method call passes the ingress as `self`.
-    # (`issue_token` and `upload_dataset` take the HTTP request itself, so REST only.)
+    # (`issue_token` and `upload_dataset` take the HTTP request itself, so REST only.) A
+    # route that does not take the Service first must be a staticmethod here, as healthz is.
     healthz = staticmethod(health.healthz)
     register_dataset = datasets.register_dataset
     patch_dataset = datasets.patch_dataset

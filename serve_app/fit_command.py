@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.prompt import Confirm
 
 from reasoning.client import Client
+from reasoning.dtypes import NUMERIC_DTYPES
 from reasoning.schemas import DatasetInfo, Job, ModelCard
 from serve_app.answers import (
     FAILED,
@@ -85,7 +86,7 @@ def _fit_request(args: argparse.Namespace, dataset: DatasetInfo,
         if args.label not in dtypes:
             raise ValueError(f"the dataset has no column {args.label!r}; it has "
                              + ", ".join(dtypes))
-        task = "regression" if dtypes[args.label] in ("integer", "float") else "classification"
+        task = "regression" if dtypes[args.label] in NUMERIC_DTYPES else "classification"
         if not args.json:
             out.print(f"task: {task} ({args.label} is {dtypes[args.label]}; --task to choose)",
                       markup=False)

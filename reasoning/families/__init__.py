@@ -50,7 +50,8 @@ def is_differentiable(name: str) -> bool:
 
 def differentiable_families(among: tuple[str, ...] | None = None) -> list[str]:
     """The differentiable families (of `among`, default all), for messages and documents."""
-    return [name for name in (among or tuple(FAMILIES)) if is_differentiable(name)]
+    names = tuple(FAMILIES) if among is None else among
+    return [name for name in names if is_differentiable(name)]
 
 
 for _family in (

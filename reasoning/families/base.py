@@ -1,7 +1,7 @@
 """What a model family is: hyperparameter defaults, an encoder, and a fitted core with reasons.
 
 A new family (random_forest, mlp, ...) is one module with a ``Family`` subclass and a
-``FittedCore`` subclass, plus one line in ``reasoning.families.__init__``. Everything around it
+``FittedCore`` subclass, registered as ``reasoning.families`` says. Everything around it
 (input columns, classes, JSON, explanations) lives in ``reasoning.model`` and beside it, shared.
 
 Output convention (all families): ``decision`` gives raw outputs of shape (n, K) with K = 1 for
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit, softmax
 
 from reasoning.encoding import DesignColumn, NumericMode, TableEncoder
@@ -206,6 +207,11 @@ class Family(ABC):
             for k in range(targets.shape[1])
         ]
         return StackedCore(task, cores)
+
+
+CoreFit = Callable[[Family, dict[str, Any], TableEncoder, pd.DataFrame, np.ndarray], FittedCore]
+"""How a ReasoningModel gets its core: (family, resolved params, fitted encoder, input
+frame, design matrix) -> fitted core (a plain fit, a soft-target fit, a Sobolev fit)."""
 
 
 def fit_for_task(

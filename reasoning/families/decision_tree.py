@@ -15,6 +15,7 @@ from scipy import sparse
 from scipy.special import logit
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from reasoning.booleans import as_text
 from reasoning.encoding import DesignColumn, NumericMode, days_to_timestamp
 from reasoning.families.base import (
     Family,
@@ -149,7 +150,7 @@ def _rule_text(z: np.ndarray, nodes: np.ndarray, tree: Any, design: Sequence[Des
             elif col.source not in equal_sources:
                 parts.append(f"{col.source} != {col.level}")
         elif col.dtype == "boolean":
-            parts.append(f"{col.source} = {'true' if lo > -np.inf else 'false'}")
+            parts.append(f"{col.source} = {as_text(lo > -np.inf)}")
         elif lo > -np.inf and hi < np.inf:
             parts.append(
                 f"{_fmt_bound(lo, col.dtype)} < {col.source} <= {_fmt_bound(hi, col.dtype)}"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from reasoning.booleans import as_text
 from reasoning.schemas import And, Comparison, Filter, ModelCard, Not, Or
 
 MAX_LABEL = 42
@@ -51,7 +52,7 @@ def fmt_number(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return as_text(value)
     if isinstance(value, int):
         return str(value)
     if not isinstance(value, float):
@@ -80,7 +81,7 @@ def fmt_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return as_text(value)
     if isinstance(value, int | float):
         return fmt_number(value)
     if isinstance(value, str):
@@ -174,7 +175,7 @@ def _level(value: Any) -> str:
     if value is None:
         return "(missing)"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return as_text(value)
     return _clip(str(value), 30)
 
 

@@ -57,6 +57,7 @@ from reasoning.schemas.fits import (
     TaskSpec,
 )
 from reasoning.schemas.jobs import (
+    OPEN_STATUSES,
     TERMINAL_STATUSES,
     Job,
     JobKind,
@@ -88,6 +89,7 @@ __all__ = [
     "MAX_PREDICT_ROWS",
     "NULL_OPS",
     "TENANT_PATTERN",
+    "OPEN_STATUSES",
     "TERMINAL_STATUSES",
     "And",
     "Classification",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -14,6 +14,8 @@ JobStatus = Literal["pending", "running", "completed", "failed"]
 JobStage = Literal["queued", "synth_gen", "train", "finalize", "done"]
 JobKind = Literal["reasoning_fit", "model_fit"]
 TERMINAL_STATUSES = frozenset({"completed", "failed"})
+OPEN_STATUSES: tuple[str, ...] = tuple(s for s in get_args(JobStatus) if s not in TERMINAL_STATUSES)
+"""A job in one of these may still change (pending or running)."""
 
 
 class Progress(BaseModel):

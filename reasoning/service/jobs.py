@@ -18,17 +18,17 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from reasoning.schemas import DEFAULT_TENANT, TERMINAL_STATUSES, Job, JobKind, Progress
+from reasoning.schemas import DEFAULT_TENANT, OPEN_STATUSES, Job, JobKind, Progress
 from reasoning.service.database import jobs, reading, writing
 from reasoning.service.keyring import Keyring
 
 SECRET_FIELDS = ("teacher_predict_headers",)
 """Request fields that hold credentials for someone else's server."""
 SEALED = "<sealed>"
-JobList = list[Job]
+Jobs = list[Job]
 """For annotations inside `JobStore`, whose `list` method hides the builtin there."""
-OPEN = jobs.c.status.not_in(sorted(TERMINAL_STATUSES))
-"""A job whose state may still change (sorted: the same SQL every time)."""
+OPEN = jobs.c.status.in_(OPEN_STATUSES)
+"""A job whose state may still change (an IN list, so the (status, created_at) index serves)."""
 
 
 class IdempotencyConflict(ValueError):
@@ -146,13 +146,13 @@ class JobStore:
             raise RuntimeError("this JobStore was opened without the service's keyring")
         return self._keyring
 
-    def in_turn(self, limit: int) -> JobList:
+    def in_turn(self, limit: int) -> Jobs:
         """Jobs to start, at most `limit`: ones marked running (an attempt that was lost)
         first, then pending ones taking turns across tenants, each tenant's oldest before
         anyone's second, so a tenant's thousand queued jobs do not hold up another's one."""
         turn = func.row_number().over(partition_by=jobs.c.tenant, order_by=jobs.c.created_at)
         ranked = (select(jobs, turn.label("turn"))
-                  .where(jobs.c.status.in_(("pending", "running"))).subquery())
+                  .where(OPEN).subquery())
         query = (select(ranked)
                  .order_by((ranked.c.status == "pending"), ranked.c.turn, ranked.c.created_at)
                  .limit(limit))
@@ -166,9 +166,9 @@ class JobStore:
         with reading(self._engine) as db:
             return int(db.execute(query).scalar() or 0)
 
-    def unfinished(self, limit: int | None = None) -> JobList:
+    def unfinished(self, limit: int | None = None) -> Jobs:
         """Jobs to (re)run: pending or running, oldest first (at most `limit`)."""
-        query = (select(jobs).where(jobs.c.status.in_(("pending", "running")))
+        query = (select(jobs).where(OPEN)
                  .order_by(jobs.c.created_at).limit(limit))
         with reading(self._engine) as db:
             return [_to_job(r) for r in db.execute(query).mappings()]

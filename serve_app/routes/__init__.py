@@ -1,4 +1,5 @@
-"""The REST routes of API v1, one APIRouter per noun, included by the ingress (serve_app.app).
+"""The REST routes of API v1, one APIRouter per noun, included in the FastAPI app
+(serve_app.rest).
 
 Each route is a plain function whose first argument is the `Service` (a dependency: the
 replica's stores and handles), so Python callers reach the same functions as methods of

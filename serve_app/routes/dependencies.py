@@ -1,4 +1,5 @@
-"""What routes declare besides their own fields: the caller, the service, the idempotency key."""
+"""What routes declare besides their own fields (the caller, the service, the idempotency
+key), and `found`, the store lookup with its 404 that several routes share."""
 
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar

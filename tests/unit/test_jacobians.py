@@ -154,7 +154,7 @@ def test_soft_fitted_students_have_jacobians(family: str, task: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["raw", "standard", "spline"])
-def test_encoder_design_derivative(mode: str) -> None:
+def test_encoder_derivatives(mode: str) -> None:
     """d(design)/d(input) against differences of transform, 0 for one-hots and indicators."""
     X, _, _ = make_task("regression", n=200)
     enc = TableEncoder(numeric=mode, n_knots=5).fit(X)

@@ -43,8 +43,8 @@ from reasoning.schemas import (
     PredictResponse,
     ProblemDetail,
     ReasoningFitRequest,
+    TokenPair,
 )
-from reasoning.service.auth import TokenPair
 
 SUBMIT_ATTEMPTS = 3
 """A submit whose answer was lost (connection dropped, gateway error) is sent again,

@@ -14,7 +14,8 @@ from fastapi import Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from reasoning.service.auth import AuthError, CredentialStore, Principal, TokenPair
+from reasoning.schemas import TokenPair
+from reasoning.service.auth import AuthError, CredentialStore, Principal
 from serve_app.problems import Problem
 from serve_app.settings import Settings
 from serve_app.throttle import AuthThrottle

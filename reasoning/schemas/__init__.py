@@ -14,7 +14,7 @@ One module per noun; every name is importable from here (`from reasoning.schemas
 - `rules`: how a cross-field rule is written once for the OpenAPI document and the check
 """
 
-from reasoning.schemas.auth import DEFAULT_TENANT, TENANT_PATTERN, TokenRequest
+from reasoning.schemas.auth import DEFAULT_TENANT, TENANT_PATTERN, TokenPair, TokenRequest
 from reasoning.schemas.cards import (
     Explanation,
     Metrics,
@@ -136,6 +136,7 @@ __all__ = [
     "Scalar",
     "ScoringWarning",
     "TaskSpec",
+    "TokenPair",
     "TokenRequest",
     "Trial",
     "filter_leaves",

@@ -1,4 +1,4 @@
-"""Tenants, and the request that exchanges an API key for tokens."""
+"""Tenants, the request that exchanges an API key for tokens, and the tokens it returns."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ class TokenRequest(BaseModel):
 
     api_key: str = Field(min_length=1, max_length=512,
                          description="The key `reasoning admin create-key` printed")
+
+
+class TokenPair(BaseModel):
+    """What a key exchange or a refresh returns (OAuth 2's token response shape)."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_token: str
+    refresh_expires_in: int = Field(description="seconds the refresh token is valid")

@@ -26,7 +26,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from reasoning.schemas import DEFAULT_TENANT, TENANT_PATTERN
+from reasoning.schemas import DEFAULT_TENANT, TENANT_PATTERN, TokenPair
 from reasoning.service.database import api_keys, reading, refresh_tokens, writing
 from reasoning.service.keyring import Keyring
 
@@ -48,16 +48,6 @@ class AuthError(Exception):
     def __init__(self, detail: str, code: str = "invalid_token") -> None:
         super().__init__(detail)
         self.detail, self.code = detail, code
-
-
-class TokenPair(BaseModel):
-    """What a key exchange or a refresh returns (OAuth 2's token response shape)."""
-
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int = Field(description="seconds the access token is valid")
-    refresh_token: str
-    refresh_expires_in: int = Field(description="seconds the refresh token is valid")
 
 
 @dataclass(frozen=True)

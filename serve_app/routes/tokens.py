@@ -2,8 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from reasoning.schemas import TokenRequest
-from reasoning.service.auth import TokenPair
+from reasoning.schemas import TokenPair, TokenRequest
 from serve_app.auth import NO_STORE, client_address
 from serve_app.problems import BODY, responses
 from serve_app.routes.dependencies import Served

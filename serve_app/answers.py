@@ -26,7 +26,7 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _exit_code(status: int) -> int:
+def exit_code(status: int) -> int:
     if status == 404:
         return NOT_FOUND
     if status in (401, 403):
@@ -36,7 +36,7 @@ def _exit_code(status: int) -> int:
     return REFUSED
 
 
-def _json(out: Console, value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
+def print_json(out: Console, value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
     if isinstance(value, list):
         data: Any = [v.model_dump(mode="json") for v in value]
     elif isinstance(value, BaseModel):
@@ -46,19 +46,19 @@ def _json(out: Console, value: BaseModel | list[BaseModel] | dict[str, Any]) -> 
     out.print_json(json.dumps(data), highlight=False)
 
 
-def _answer(out: Console, as_json: bool, value: BaseModel, words: str) -> None:
+def print_answer(out: Console, as_json: bool, value: BaseModel, words: str) -> None:
     """The API's JSON for scripts, or a line for people."""
     if as_json:
-        _json(out, value)
+        print_json(out, value)
     else:
         out.print(words, markup=False)
 
 
-def _listing(out: Console, as_json: bool, found: list[Any], headers: list[str],
+def print_listing(out: Console, as_json: bool, found: list[Any], headers: list[str],
              cells: Callable[[Any], list[str]]) -> int:
     """A list as the API's JSON, or as a table whose ids are never cut (people copy them)."""
     if as_json:
-        _json(out, found)
+        print_json(out, found)
         return OK
     table = Table(*(Column(h, no_wrap=True) if h.endswith(" id") else h for h in headers))
     for item in found:
@@ -67,19 +67,19 @@ def _listing(out: Console, as_json: bool, found: list[Any], headers: list[str],
     return OK
 
 
-def _dataset_line(info: DatasetInfo) -> str:
+def dataset_line(info: DatasetInfo) -> str:
     columns = ", ".join(f"{c.name}:{c.dtype}" for c in info.columns)
     return f"dataset {info.dataset_id} ({info.name}): {info.n_rows:,} rows; {columns}"
 
 
-def _what(card: ModelCard) -> str:
+def model_what(card: ModelCard) -> str:
     task = card.task.task_kind if card.task else "teacher targets"
     label = f" of {card.task.label_column}" if card.task else ""
     taught = " distilled from a teacher" if card.teacher else ""
     return f"{card.family} {task}{label}{taught}"
 
 
-def _metrics(card: ModelCard, out: Console) -> None:
+def print_metrics(card: ModelCard, out: Console) -> None:
     for name, values in (("test", card.metrics.test), ("fidelity", card.metrics.fidelity),
                          ("label-only", card.metrics.label_only)):
         if values:

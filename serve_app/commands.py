@@ -27,16 +27,16 @@ from serve_app.answers import (
     EXIT,
     OK,
     REFUSED,
-    _answer,
-    _dataset_line,
-    _exit_code,
-    _json,
-    _listing,
-    _metrics,
-    _what,
     console,
+    dataset_line,
+    exit_code,
+    model_what,
+    print_answer,
+    print_json,
+    print_listing,
+    print_metrics,
 )
-from serve_app.fit_command import _follow, fit_command
+from serve_app.fit_command import fit_command, follow_job
 from serve_app.progress import describe
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         for item in error.problem.errors or []:
             where = ".".join(str(part) for part in item.get("loc", []))
             err.print(f"  {where}: {item.get('msg')}", markup=False)
-        return _exit_code(error.status)
+        return exit_code(error.status)
     except (ValueError, OSError) as error:
         err.print(f"error: {error}", markup=False)
         return REFUSED
@@ -130,12 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
 def datasets_upload(client: Client, args: argparse.Namespace, out: Console) -> int:
     info = client.upload(args.file, args.name)
-    _answer(out, args.json, info, _dataset_line(info))
+    print_answer(out, args.json, info, dataset_line(info))
     return OK
 
 
 def datasets_list(client: Client, args: argparse.Namespace, out: Console) -> int:
-    return _listing(out, args.json, client.datasets(),
+    return print_listing(out, args.json, client.datasets(),
                     ["dataset id", "name", "rows", "columns", "created"],
                     lambda info: [str(info.dataset_id), info.name, f"{info.n_rows:,}",
                                   str(len(info.columns)), f"{info.created_at:%Y-%m-%d %H:%M}"])
@@ -143,7 +143,7 @@ def datasets_list(client: Client, args: argparse.Namespace, out: Console) -> int
 
 def datasets_show(client: Client, args: argparse.Namespace, out: Console) -> int:
     info = client.dataset(args.id)
-    _answer(out, args.json, info, _dataset_line(info))
+    print_answer(out, args.json, info, dataset_line(info))
     return OK
 
 
@@ -152,16 +152,16 @@ def datasets_show(client: Client, args: argparse.Namespace, out: Console) -> int
 
 def jobs_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     if args.id is None:
-        return _listing(out, args.json, client.jobs(),
+        return print_listing(out, args.json, client.jobs(),
                         ["job id", "status", "stage", "progress", "created", "message"],
                         lambda job: [str(job.job_id), job.status, job.stage,
                                      f"{job.progress.done}/{job.progress.total}",
                                      f"{job.created_at:%Y-%m-%d %H:%M:%S}", job.message])
     if args.watch:
-        return _follow(client, args.id, args, out)
+        return follow_job(client, args.id, args, out)
     job = client.job(args.id)
     if args.json:
-        _json(out, job)
+        print_json(out, job)
     else:
         out.print(f"job {job.job_id} ({job.kind}): {describe(job)}", markup=False)
         if job.model_id is not None:
@@ -171,7 +171,7 @@ def jobs_command(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def cancel_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     job = client.cancel(args.id)
-    _answer(out, args.json, job, f"job {job.job_id} {job.status}: {job.message}")
+    print_answer(out, args.json, job, f"job {job.job_id} {job.status}: {job.message}")
     return OK
 
 
@@ -180,21 +180,21 @@ def cancel_command(client: Client, args: argparse.Namespace, out: Console) -> in
 
 def models_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     if args.id is None:
-        return _listing(out, args.json, client.models(),
+        return print_listing(out, args.json, client.models(),
                         ["model id", "family", "task", "test metrics", "created"],
                         lambda card: [str(card.model_id), card.family,
-                                      _what(card).split(" ", 1)[1],
+                                      model_what(card).split(" ", 1)[1],
                                       ", ".join(f"{k} {v:.3g}"
                                                 for k, v in card.metrics.test.items()),
                                       f"{card.created_at:%Y-%m-%d %H:%M}"])
     card = client.model(args.id)
     if args.json:
-        _json(out, card)
+        print_json(out, card)
         return OK
-    out.print(f"model {card.model_id}: {_what(card)}", markup=False)
+    out.print(f"model {card.model_id}: {model_what(card)}", markup=False)
     out.print(f"  {card.summary}", markup=False)
     out.print(f"  hyperparameters: {json.dumps(card.hyperparameters)}", markup=False)
-    _metrics(card, out)
+    print_metrics(card, out)
     top = ", ".join(f"{k} {v:.3g}" for k, v in list(card.explanation.importance.items())[:8])
     out.print(f"  importance: {top}", markup=False)
     return OK
@@ -222,7 +222,7 @@ def predict_command(client: Client, args: argparse.Namespace, out: Console) -> i
     frame = read_rows(args.file)
     scored = client.predict(args.model, frame, top_k=args.top_k, pairs=args.pairs)
     if args.json:
-        _json(out, {"responses": [r.model_dump(mode="json") for r in scored.responses]})
+        print_json(out, {"responses": [r.model_dump(mode="json") for r in scored.responses]})
         return OK
     table = scored_table(frame, scored)
     if args.output is None:
@@ -239,7 +239,7 @@ def report_command(client: Client, args: argparse.Namespace, out: Console) -> in
     path: Path = args.output or Path(f"report-{args.model}.html")
     path.write_text(page, encoding="utf-8")
     if args.json:
-        _json(out, {"model_id": args.model, "path": str(path.resolve()), "bytes": len(page)})
+        print_json(out, {"model_id": args.model, "path": str(path.resolve()), "bytes": len(page)})
     else:
         out.print(f"wrote the report of model {args.model} to {path}", markup=False)
     if args.open:

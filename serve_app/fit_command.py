@@ -23,11 +23,11 @@ from serve_app.answers import (
     FAILED,
     INTERRUPTED,
     OK,
-    _dataset_line,
-    _json,
-    _metrics,
-    _what,
     console,
+    dataset_line,
+    model_what,
+    print_json,
+    print_metrics,
 )
 from serve_app.progress import JobDisplay
 
@@ -119,7 +119,7 @@ def _dataset(client: Client, given: str, out: Console, quiet: bool) -> DatasetIn
     if path.is_file():
         info = client.upload(path)
         if not quiet:
-            out.print(f"uploaded {path.name} as {_dataset_line(info)}", markup=False)
+            out.print(f"uploaded {path.name} as {dataset_line(info)}", markup=False)
         return info
     try:
         UUID(given)
@@ -133,17 +133,17 @@ def fit_command(client: Client, args: argparse.Namespace, out: Console) -> int:
     accepted = client.fit(_fit_request(args, dataset, out))
     if args.no_wait:
         if args.json:
-            _json(out, accepted)
+            print_json(out, accepted)
         else:
             out.print(f"job {accepted.job_id} {accepted.message}; follow it with:"
                       f" reasoning jobs {accepted.job_id} --watch", markup=False)
         return OK
     if not args.json:
         out.print(f"job {accepted.job_id} {accepted.message}", markup=False)
-    return _follow(client, str(accepted.job_id), args, out)
+    return follow_job(client, str(accepted.job_id), args, out)
 
 
-def _follow(client: Client, job_id: str, args: argparse.Namespace, out: Console) -> int:
+def follow_job(client: Client, job_id: str, args: argparse.Namespace, out: Console) -> int:
     """Wait for the job with a live display; Ctrl-C asks whether to cancel it."""
     try:
         if args.json:
@@ -154,7 +154,7 @@ def _follow(client: Client, job_id: str, args: argparse.Namespace, out: Console)
     except KeyboardInterrupt:
         return _interrupted(client, job_id, out)
     if args.json:
-        _json(out, job)
+        print_json(out, job)
     elif card := print_outcome(client, job, out):
         out.print(f"  report:   reasoning report {card.model_id} --open", markup=False)
     return OK if job.status == "completed" else FAILED
@@ -186,6 +186,6 @@ def print_outcome(client: Client, job: Job, out: Console) -> ModelCard | None:
         out.print(f"job {job.job_id} {job.status}{took}: {job.message}", markup=False)
         return None
     card = client.model(job.model_id)
-    out.print(f"completed{took}: model {card.model_id} ({_what(card)})", markup=False)
-    _metrics(card, out)
+    out.print(f"completed{took}: model {card.model_id} ({model_what(card)})", markup=False)
+    print_metrics(card, out)
     return card

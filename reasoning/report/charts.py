@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from reasoning.report.drawing import _plain_log_ticks, _plot, _zero_line
-from reasoning.report.words import _clip, _level, fmt_number, fmt_signed, fmt_value
+from reasoning.report.drawing import new_plot, plain_log_ticks, zero_line
+from reasoning.report.words import clip_text, fmt_number, fmt_signed, fmt_value, level_text
 from reasoning.schemas import PairTerm, RowExplanation, Trial
 
 if TYPE_CHECKING:
@@ -30,22 +30,22 @@ def _sign_color(value: float) -> str:
     return POSITIVE if value > 0 else NEGATIVE if value < 0 else NEUTRAL
 
 
-def _score(trial: Trial) -> float | None:
+def trial_score(trial: Trial) -> float | None:
     """A trial's score when it has a finite one (a failed trial has None or infinity)."""
     return trial.score if trial.score is not None and math.isfinite(trial.score) else None
 
 
 def best_index(trials: Sequence[Trial]) -> int | None:
     """The winning trial as training.best_trial picks it: lowest score, earlier on ties."""
-    scored = [(score, i) for i, t in enumerate(trials) if (score := _score(t)) is not None]
+    scored = [(score, i) for i, t in enumerate(trials) if (score := trial_score(t)) is not None]
     return min(scored)[1] if scored else None
 
 
 def trials_chart(trials: Sequence[Trial], score_name: str) -> Figure:
     """Score per trial (lower is better), the best marked, the running best as a step."""
-    fig, ax = _plot(7.5, 3.2, label_chars=8)
+    fig, ax = new_plot(7.5, 3.2, label_chars=8)
     numbers = list(range(1, len(trials) + 1))
-    scores = {i: score for i, t in enumerate(trials) if (score := _score(t)) is not None}
+    scores = {i: score for i, t in enumerate(trials) if (score := trial_score(t)) is not None}
     ok = list(scores)
     families = sorted({t.family or "?" for t in trials})
     for k, family in enumerate(families):
@@ -63,7 +63,7 @@ def trials_chart(trials: Sequence[Trial], score_name: str) -> Figure:
         low, high = min(scores.values()), max(scores.values())
         if low > 0 and high / low > 100:
             ax.set_yscale("log")
-            _plain_log_ticks(ax)
+            plain_log_ticks(ax)
     best = best_index(trials)
     if best is not None:
         ax.scatter([numbers[best]], [scores[best]], s=170, marker="*",
@@ -87,8 +87,8 @@ def trials_chart(trials: Sequence[Trial], score_name: str) -> Figure:
 def importance_chart(importance: dict[str, float], unit: str) -> Figure:
     """Horizontal bars, largest on top, every column listed."""
     items = sorted(importance.items(), key=lambda kv: -kv[1])
-    labels = [_clip(k) for k, _ in items]
-    fig, ax = _plot(7.5, 0.9 + 0.26 * max(len(items), 1), ylabel=False,
+    labels = [clip_text(k) for k, _ in items]
+    fig, ax = new_plot(7.5, 0.9 + 0.26 * max(len(items), 1), ylabel=False,
                     label_chars=max(map(len, labels), default=4), right=0.6)
     values = [v for _, v in items]
     positions = list(range(len(items)))
@@ -161,9 +161,9 @@ def shape_chart(
         xs = [xs[i] for i in keep]
         series = [(label, [s[i] for i in keep]) for label, s in series]
     if categorical:
-        levels = [_level(x) for x in xs]
+        levels = [level_text(x) for x in xs]
         rows = max(len(xs), 2) * max(1.0, min(len(series), 3) * 0.6)
-        fig, ax = _plot(5.6, 1.15 + 0.24 * rows, ylabel=False, title=True,
+        fig, ax = new_plot(5.6, 1.15 + 0.24 * rows, ylabel=False, title=True,
                         label_chars=max(map(len, levels), default=4))
         positions = list(range(len(xs)))
         height = 0.8 / len(series)
@@ -174,11 +174,11 @@ def shape_chart(
             ax.barh(offsets, values, height=height * 0.95, color=colors, label=label)
         ax.set_yticks(positions, levels)
         ax.invert_yaxis()
-        _zero_line(ax, vertical=True)
+        zero_line(ax, vertical=True)
         ax.set_xlabel(f"contribution ({unit})")
         ax.grid(axis="x", color="#eee")
     else:
-        fig, ax = _plot(5.6, 3.0, title=True, bottom=0.2 if dtype == "timestamp" else 0.0)
+        fig, ax = new_plot(5.6, 3.0, title=True, bottom=0.2 if dtype == "timestamp" else 0.0)
         plotted: Sequence[Any] = xs
         times = _timestamps(xs) if dtype == "timestamp" else None
         if times is not None:
@@ -195,14 +195,14 @@ def shape_chart(
             locator = AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        _zero_line(ax)
-        ax.set_xlabel(_clip(name, 60))
+        zero_line(ax)
+        ax.set_xlabel(clip_text(name, 60))
         ax.set_ylabel(f"contribution ({unit})")
         ax.grid(color="#eee")
     if any(label is not None for label, _ in series):
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(series), 4),
                   borderaxespad=0.2, handlelength=1.2, columnspacing=0.8)
-    ax.set_title(_clip(name, 60), loc="left")
+    ax.set_title(clip_text(name, 60), loc="left")
     return fig, note
 
 
@@ -210,7 +210,7 @@ def _axis_labels(values: Sequence[Any], limit: int = 8) -> tuple[list[float], li
     """Positions and short labels for a surface's axis: every level, or about `limit`."""
     step = max(1, math.ceil(len(values) / limit))
     positions = list(range(0, len(values), step))
-    return [p + 0.5 for p in positions], [_clip(fmt_value(values[i]), 12) for i in positions]
+    return [p + 0.5 for p in positions], [clip_text(fmt_value(values[i]), 12) for i in positions]
 
 
 def pair_chart(term: PairTerm, unit: str) -> Figure:
@@ -225,7 +225,7 @@ def pair_chart(term: PairTerm, unit: str) -> Figure:
     grid = [[float(v) for v in row] for row in surface.get("contribution", [])]
     reach = max((abs(v) for row in grid for v in row), default=0.0) or 1.0
     ylabels = _axis_labels(ys)
-    fig, ax = _plot(5.6, 3.4, title=True, right=1.3,
+    fig, ax = new_plot(5.6, 3.4, title=True, right=1.3,
                     label_chars=max(map(len, ylabels[1]), default=4))
     # Vector cells (pcolormesh), not an image: an embedded bitmap is a data: URL, which the
     # page's Content-Security-Policy would not load.
@@ -236,16 +236,16 @@ def pair_chart(term: PairTerm, unit: str) -> Figure:
     ax.set_xticks(*_axis_labels(xs))
     ax.set_yticks(*ylabels)
     first, second = term.columns
-    ax.set_xlabel(_clip(first, 60))
-    ax.set_ylabel(_clip(second, 60))
+    ax.set_xlabel(clip_text(first, 60))
+    ax.set_ylabel(clip_text(second, 60))
     bar = fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03)
     bar.set_label(f"contribution ({unit})")
-    ax.set_title(_clip(f"{first} & {second}", 60), loc="left")
+    ax.set_title(clip_text(f"{first} & {second}", 60), loc="left")
     return fig
 
 
 def _reason_label(column: str, value: Any) -> str:
-    return f"{_clip(column, 24)} = {_clip(fmt_value(value), 18)}"
+    return f"{clip_text(column, 24)} = {clip_text(fmt_value(value), 18)}"
 
 
 def waterfall_chart(row: RowExplanation, unit: str) -> Figure:
@@ -257,7 +257,7 @@ def waterfall_chart(row: RowExplanation, unit: str) -> Figure:
     if rest:
         steps.append((f"{len(rest)} other columns", sum(r.contribution for r in rest)))
     labels = ["base value"] + [s[0] for s in steps] + ["output"]
-    fig, ax = _plot(7.0, 0.95 + 0.27 * len(labels), label_chars=max(map(len, labels)),
+    fig, ax = new_plot(7.0, 0.95 + 0.27 * len(labels), label_chars=max(map(len, labels)),
                     ylabel=False)
     level = row.base_value
     ends = [level]

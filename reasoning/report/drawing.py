@@ -42,7 +42,7 @@ _CHAR = 9 * 0.6 / 72
 narrower fonts a browser may fall back to."""
 
 
-def _plot(
+def new_plot(
     width: float,
     height: float,
     *,
@@ -68,7 +68,7 @@ def _plot(
     return fig, ax
 
 
-def _plain_log_ticks(ax: Axes) -> None:
+def plain_log_ticks(ax: Axes) -> None:
     """Log-axis ticks as plain numbers: the default labels are mathtext, which is off."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -76,7 +76,7 @@ def _plain_log_ticks(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _draw(make: Callable[[], Figure], prefix: str) -> str:
+def draw_svg(make: Callable[[], Figure], prefix: str) -> str:
     """Draw one chart to SVG text ready to inline in HTML.
 
     The XML prolog and doctype go (invalid inside HTML), as does matplotlib's global
@@ -107,7 +107,7 @@ def _draw(make: Callable[[], Figure], prefix: str) -> str:
     return svg.replace("<svg ", '<svg role="img" ', 1).strip()
 
 
-def _zero_line(ax: Axes, vertical: bool = False) -> None:
+def zero_line(ax: Axes, vertical: bool = False) -> None:
     if vertical:
         ax.axvline(0, color="#999", linewidth=0.8, zorder=0)
     else:

@@ -4,13 +4,13 @@ sections together."""
 from __future__ import annotations
 
 from reasoning.report.sections import (
-    _card_section,
-    _examples_section,
-    _explanation_section,
-    _metrics_section,
-    _trials_section,
+    card_section,
+    examples_section,
+    explanation_section,
+    metrics_section,
+    trials_section,
 )
-from reasoning.report.words import KIND_NAMES, _created, _Task, esc
+from reasoning.report.words import KIND_NAMES, ReportTask, created_text, esc
 from reasoning.schemas import ModelCard, PredictResponse
 
 _CSS = """
@@ -71,17 +71,17 @@ def render_report(card: ModelCard, examples: PredictResponse | None) -> str:
     `examples` is the card's example rows scored with every reason (`top_k=None`); None,
     or no explanations, for a card without examples.
     """
-    task = _Task(card)
+    task = ReportTask(card)
     title = f"Model report — {task.title(card)}"
     body = "".join([
         f"<header><h1>{esc(task.title(card))}</h1>"
         f'<p class="subtitle">{esc(KIND_NAMES.get(card.kind, card.kind))} · model '
-        f"<code>{esc(card.model_id)}</code> · {esc(_created(card.created_at))}</p></header>",
-        _card_section(card, task),
-        _metrics_section(card),
-        _trials_section(card),
-        _explanation_section(card, task),
-        _examples_section(card, task, examples),
+        f"<code>{esc(card.model_id)}</code> · {esc(created_text(card.created_at))}</p></header>",
+        card_section(card, task),
+        metrics_section(card),
+        trials_section(card),
+        explanation_section(card, task),
+        examples_section(card, task, examples),
     ])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

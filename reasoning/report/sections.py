@@ -8,29 +8,29 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reasoning.report.charts import (
-    _score,
     best_index,
     importance_chart,
     pair_chart,
     shape_chart,
+    trial_score,
     trials_chart,
     waterfall_chart,
 )
-from reasoning.report.drawing import _draw
+from reasoning.report.drawing import draw_svg
 from reasoning.report.words import (
     FAMILY_NAMES,
     KIND_NAMES,
     LOWER_IS_BETTER,
     METRIC_NAMES,
-    _clip,
-    _created,
-    _level,
-    _Task,
+    ReportTask,
+    clip_text,
+    created_text,
     esc,
     filter_text,
     fmt_number,
     fmt_param,
     fmt_params,
+    level_text,
     safe_url,
 )
 from reasoning.schemas import ModelCard, PredictResponse
@@ -93,7 +93,7 @@ def _teacher_facts(teacher: dict[str, Any]) -> str:
     return _facts(pairs)
 
 
-def _card_section(card: ModelCard, task: _Task) -> str:
+def card_section(card: ModelCard, task: ReportTask) -> str:
     rows = card.rows
     filt = filter_text(card.filter)
     pairs = [
@@ -102,11 +102,11 @@ def _card_section(card: ModelCard, task: _Task) -> str:
         ("family", f"{esc(FAMILY_NAMES.get(card.family, card.family))} "
                    f"(<code>{esc(card.family)}</code>)"),
         ("task", esc("classification" if task.classification else "regression")
-         + (f" into {esc(', '.join(_level(c) for c in task.classes))}"
+         + (f" into {esc(', '.join(level_text(c) for c in task.classes))}"
             if task.classes else "")),
         ("label column", f"<code>{esc(task.label)}</code>" if task.label
          else "none (the teacher gives the target)"),
-        ("created", esc(_created(card.created_at))),
+        ("created", esc(created_text(card.created_at))),
         ("job id", f"<code>{esc(card.job_id)}</code>"),
         ("tenant", esc(card.tenant)),
         ("random state", esc(card.random_state)),
@@ -151,7 +151,7 @@ def _direction(key: str) -> str:
     return "lower is better" if key in LOWER_IS_BETTER else "higher is better"
 
 
-def _metrics_section(card: ModelCard) -> str:
+def metrics_section(card: ModelCard) -> str:
     m = card.metrics
     parts = ['<section id="metrics"><h2>Metrics</h2>']
     n_test = f"{card.rows.test:,} test rows"
@@ -223,7 +223,7 @@ def _better(key: str, a: float | None, b: float | None) -> int | None:
     return 0 if (a < b) == lower else 1
 
 
-def _trials_section(card: ModelCard) -> str:
+def trials_section(card: ModelCard) -> str:
     trials = card.trials
     parts = ['<section id="trials"><h2>Hyperparameter search</h2>']
     if not trials:
@@ -240,15 +240,15 @@ def _trials_section(card: ModelCard) -> str:
         parts.append('<p class="note">No trial has a score: every one failed.</p>')
     else:
         parts.append(_chart(
-            _draw(lambda: trials_chart(trials, card.score_name), "trials"),
+            draw_svg(lambda: trials_chart(trials, card.score_name), "trials"),
             f"{esc(card.score_name)} per trial; the star marks the chosen one, the dashed line "
             "the best score so far.", "trials-chart"))
     rows = []
     for i, t in enumerate(trials):
-        if (score := _score(t)) is not None:
+        if (score := trial_score(t)) is not None:
             outcome = fmt_number(score) + (" ★ best" if i == best else "")
         elif t.error:
-            outcome = f'<span class="error">{esc(_clip(t.error, 300))}</span>'
+            outcome = f'<span class="error">{esc(clip_text(t.error, 300))}</span>'
         else:
             outcome = "no score"
         rows.append([str(i + 1), esc(t.family or card.family),
@@ -260,12 +260,12 @@ def _trials_section(card: ModelCard) -> str:
     return "".join(parts)
 
 
-def _explanation_section(card: ModelCard, task: _Task) -> str:
+def explanation_section(card: ModelCard, task: ReportTask) -> str:
     importance = card.explanation.importance
     parts = ['<section id="explanation"><h2>What the model learnt</h2>']
     if importance:
         parts.append(_chart(
-            _draw(lambda: importance_chart(importance, task.importance_unit), "importance"),
+            draw_svg(lambda: importance_chart(importance, task.importance_unit), "importance"),
             "Global importance: the mean absolute contribution of each column over the test "
             f"rows ({esc(task.importance_unit)}).", "importance-chart"))
     else:
@@ -294,7 +294,7 @@ def _explanation_section(card: ModelCard, task: _Task) -> str:
             holder.append(note)
             return fig
 
-        svg = _draw(make, f"shape{n}")
+        svg = draw_svg(make, f"shape{n}")
         by_class = task.multiclass and bool(shape.get("by_class"))
         target = "each class's score" if by_class else (
             "the predicted class's score" if task.multiclass else esc(task.shape_unit))
@@ -309,7 +309,7 @@ def _explanation_section(card: ModelCard, task: _Task) -> str:
     return "".join(parts)
 
 
-def _pairs_part(card: ModelCard, task: _Task) -> str:
+def _pairs_part(card: ModelCard, task: ReportTask) -> str:
     """The pair terms of a GA²M: their importance, and a heat map of each one's surface."""
     pairs = card.explanation.pairs
     if not pairs:
@@ -328,9 +328,9 @@ def _pairs_part(card: ModelCard, task: _Task) -> str:
     ]
     for n, term in enumerate(pairs):
         shown = term.surface.get("class")
-        scope = f" ({esc(_level(shown))})" if shown is not None else ""
+        scope = f" ({esc(level_text(shown))})" if shown is not None else ""
         parts.append(_chart(
-            _draw(partial(pair_chart, term, task.shape_unit), f"pair{n}"),
+            draw_svg(partial(pair_chart, term, task.shape_unit), f"pair{n}"),
             f"<code>{esc(term.columns[0])}</code> and <code>{esc(term.columns[1])}</code>: "
             f"their joint contribution to {target}{scope} at each pair of values.",
             "pair-chart", columns=" & ".join(term.columns)))
@@ -344,12 +344,12 @@ def _probabilities(response: PredictResponse, i: int, predicted: Any) -> str:
     rows = []
     for c, p in zip(response.classes, response.probabilities[i], strict=False):
         bar = f'<span class="bar" style="width:{max(p, 0.0) * 6:.2f}em"></span>'
-        rows.append([esc(_level(c)) + ("&nbsp;◀" if c == predicted else ""),
+        rows.append([esc(level_text(c)) + ("&nbsp;◀" if c == predicted else ""),
                      f"{p:.3f}", bar])
     return _table(["class", "probability", ""], rows, numeric=[1], css="probabilities")
 
 
-def _examples_section(card: ModelCard, task: _Task, examples: PredictResponse | None) -> str:
+def examples_section(card: ModelCard, task: ReportTask, examples: PredictResponse | None) -> str:
     parts = ['<section id="examples"><h2>Why: example rows</h2>']
     if examples is None or not examples.explanations:
         parts.append('<p class="note no-examples">This card keeps no example rows (it was '
@@ -363,10 +363,10 @@ def _examples_section(card: ModelCard, task: _Task, examples: PredictResponse | 
     for i, row in enumerate(examples.explanations):
         predicted = examples.predictions[i] if i < len(examples.predictions) else None
         if task.classification:
-            unit = f"{task.unit} of class {_level(predicted)}"
+            unit = f"{task.unit} of class {level_text(predicted)}"
             if task.multiclass:
                 unit += " (before softmax)"
-            side = (f"<p>predicted class</p><p class=value>{esc(_level(predicted))}</p>"
+            side = (f"<p>predicted class</p><p class=value>{esc(level_text(predicted))}</p>"
                     f"{_probabilities(examples, i, predicted)}")
         else:
             unit = task.unit
@@ -374,7 +374,7 @@ def _examples_section(card: ModelCard, task: _Task, examples: PredictResponse | 
             side = f"<p>prediction{of}</p><p class=value>{esc(fmt_number(predicted))}</p>"
         if row.rule:
             side += f"<p>rule: <code>{esc(row.rule)}</code></p>"
-        svg = _draw(partial(waterfall_chart, row, unit), f"why{i}")
+        svg = draw_svg(partial(waterfall_chart, row, unit), f"why{i}")
         caption = (
             f"Example {i + 1}: from the base value {esc(fmt_number(row.base_value))} to the "
             f"output {esc(fmt_number(row.output))} ({esc(unit)}).")

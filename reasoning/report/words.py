@@ -1,6 +1,6 @@
 """The report's words: numbers, values, parameters and filters as short text, HTML escaping,
 URLs without their credentials, the names of metrics and families, and what a card's outputs
-mean (`_Task`: titles and units)."""
+mean (`ReportTask`: titles and units)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _short_timestamp(text: str) -> str:
     return match.group(1) if match else text
 
 
-def _clip(text: str, limit: int = MAX_LABEL) -> str:
+def clip_text(text: str, limit: int = MAX_LABEL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -165,21 +165,21 @@ def safe_url(url: Any) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _created(value: datetime) -> str:
+def created_text(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _level(value: Any) -> str:
+def level_text(value: Any) -> str:
     if value is None:
         return "(missing)"
     if isinstance(value, bool):
         return as_text(value)
-    return _clip(str(value), 30)
+    return clip_text(str(value), 30)
 
 
-class _Task:
+class ReportTask:
     """What the card's outputs mean, for titles and axis labels."""
 
     def __init__(self, card: ModelCard) -> None:
@@ -200,7 +200,7 @@ class _Task:
             self.shape_unit = "class score"
             self.importance_unit = "score of the predicted class"
         else:
-            positive = _level(self.classes[1]) if len(self.classes) > 1 else "class 1"
+            positive = level_text(self.classes[1]) if len(self.classes) > 1 else "class 1"
             self.unit = "log-odds"
             self.shape_unit = f"log-odds of {positive}"
             self.importance_unit = "log-odds of the predicted class"
@@ -210,7 +210,7 @@ class _Task:
         if not self.classification:
             what = f"regression of {self.label}" if self.label else "regression"
         else:
-            levels = " / ".join(_level(c) for c in self.classes)
+            levels = " / ".join(level_text(c) for c in self.classes)
             of = f" of {self.label}" if self.label else ""
             what = f"classification{of} ({levels})" if levels else f"classification{of}"
         return f"{family}: {what}"

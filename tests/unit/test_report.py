@@ -298,7 +298,7 @@ def test_a_card_without_examples_says_so() -> None:
     assert doc.root.find("p", "no-examples")
     assert len(doc.charts("shape-chart")) == len(card.features)
     empty = PredictResponse(model_id=card.model_id, predictions=[], explanations=[])
-    section = Page(sections._examples_section(card, words._Task(card), empty))
+    section = Page(sections.examples_section(card, words.ReportTask(card), empty))
     assert section.root.find("p", "no-examples") and section.charts() == []
 
 
@@ -333,7 +333,7 @@ def test_timestamp_shapes_read_iso_strings_and_epoch_days() -> None:
     assert iso is not None and days is not None and iso == days
     assert charts._timestamps(["not a time"]) is None
     shape = {"x": [18_281.0, 18_779.5, 19_500.0], "contribution": [1.0, -2.0, 0.5]}
-    svg = drawing._draw(lambda: charts.shape_chart("t", "timestamp", shape, "y", None)[0], "t")
+    svg = drawing.draw_svg(lambda: charts.shape_chart("t", "timestamp", shape, "y", None)[0], "t")
     assert "2021" in svg or "2022" in svg
 
 
@@ -345,8 +345,8 @@ def test_concurrent_charts_match_and_leave_rc_params_alone() -> None:
     importance = built.card.explanation.importance
 
     def draw_both() -> list[str]:
-        return [drawing._draw(lambda: charts.waterfall_chart(row, "price"), "w"),
-                drawing._draw(lambda: charts.importance_chart(importance, "price"), "i")]
+        return [drawing.draw_svg(lambda: charts.waterfall_chart(row, "price"), "w"),
+                drawing.draw_svg(lambda: charts.importance_chart(importance, "price"), "i")]
 
     before = dict(matplotlib.rcParams)
     alone = draw_both()

@@ -133,7 +133,7 @@ WHY: dict[int, str] = {
     401: "Unauthorized: no valid bearer token (auth mode `token`)",
     403: "Forbidden: a state change from another web site (auth mode `none`)",
     404: "Not Found: no such id for your tenant",
-    409: "Conflict: the job already ended",
+    409: "Conflict: the job already ended (cancel), or jobs still use the dataset (retype)",
     413: "Content Too Large: the body, the upload's values, or your storage quota",
     415: "Unsupported Media Type: the body is not of the type this route takes",
     421: "Misdirected Request: a Host this service does not answer to (auth mode `none`)",

@@ -159,6 +159,15 @@ class JobStore:
         with reading(self._engine) as db:
             return [_to_job(r) for r in db.execute(query).mappings()]
 
+    def open_on_dataset(self, dataset_id: str, tenant: str) -> tuple[str, ...]:
+        """The tenant's pending or running jobs on this dataset, oldest first: they read
+        it when they start (or restart), so it must not change under them."""
+        query = (select(jobs.c.job_id)
+                 .where(OPEN & (jobs.c.tenant == tenant) & (jobs.c.dataset_id == dataset_id))
+                 .order_by(jobs.c.created_at))
+        with reading(self._engine) as db:
+            return tuple(str(job_id) for job_id in db.execute(query).scalars())
+
     def pending_count(self, tenant: str) -> int:
         """The tenant's jobs waiting for a runner."""
         query = (select(func.count()).select_from(jobs)

@@ -66,14 +66,21 @@ async def upload_dataset(service: Served, request: Request, principal: Caller) -
     )
 
 
-@router.patch("/v1/datasets/{dataset_id}", responses=responses(*CALLER, *BODY, 404))
+@router.patch("/v1/datasets/{dataset_id}", responses=responses(*CALLER, *BODY, 404, 409))
 async def patch_dataset(
     service: Served, dataset_id: UUID, patch: DatasetPatch, principal: Caller
 ) -> DatasetInfo:
     """Retype columns of a stored dataset without uploading it again (e.g. a numeric
     column that a few stray values kept as text). A value that does not convert makes
     it a 422 and nothing changes, unless `errors` is 'coerce' (then it becomes null,
-    and the answer's warnings say which). Fits submitted later see the new types."""
+    and the answer's warnings say which). Fits submitted later see the new types; while a
+    fit on it is pending or running, it is a 409 (that fit would read the new types)."""
+    busy = await run_in_threadpool(service.jobs.open_on_dataset, str(dataset_id),
+                                   principal.tenant)
+    if busy:
+        raise Problem(409, f"dataset {dataset_id} is used by {len(busy)} pending or running "
+                      f"job(s) ({', '.join(busy[:3])}); retype it once they end, or cancel "
+                      "them first")
     try:
         return await found("dataset", service.datasets.retype, dataset_id, principal.tenant,
                            patch)

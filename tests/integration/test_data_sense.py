@@ -6,13 +6,16 @@ Cheap by design: one small upload, no fit of its own (predict uses the session's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.browser import Chromium
-from tests.integration.service import Service
+from tests.integration.conftest import REG
+from tests.integration.service import Service, submit, wait_for, wait_job
+from tests.teacher_server import TeacherServer
 
 ROWS = 40
 
@@ -87,6 +90,33 @@ def test_patch_retypes_without_reuploading(client: httpx.Client,
     assert client.patch(
         "/v1/datasets/00000000-0000-4000-8000-000000000000",
         json={"dtypes": {"weight": "float"}}).status_code == 404
+
+
+def test_patch_waits_for_the_jobs_that_use_the_dataset(client: httpx.Client) -> None:
+    # A job held mid-run by a teacher that answers only when told: the dataset it reads
+    # (again, if its runner is lost) must keep its types until it ends.
+    houses = Path(__file__).parents[2] / "reasoning" / "data" / "houses.csv"
+    uploaded = client.post("/v1/datasets", files={"file": ("houses.csv", houses.read_bytes())})
+    assert uploaded.status_code == 201, uploaded.text
+    url = f"/v1/datasets/{uploaded.json()['dataset_id']}"
+    teacher = TeacherServer()
+    try:
+        job_id = submit(client, "/v1/reasoning/fit", {
+            "dataset_id": uploaded.json()["dataset_id"], "task": REG, "model_types": ["linear"],
+            "n_hyperopt_steps": 1, "teacher_predict_url": f"{teacher.url}/gated/predict"})
+        wait_for(client, job_id, lambda j: j["stage"] == "synth_gen")
+        busy = client.patch(url, json={"dtypes": {"rooms": "float"}})
+        assert busy.status_code == 409, busy.text
+        assert job_id in busy.json()["detail"] and "pending or running" in busy.text
+        assert client.get(url).json()["columns"] == uploaded.json()["columns"]  # unchanged
+        teacher.gate.set()
+        assert wait_job(client, job_id)["status"] == "completed"
+    finally:
+        teacher.gate.set()
+        teacher.close()
+    done = client.patch(url, json={"dtypes": {"rooms": "float"}})
+    assert done.status_code == 200, done.text
+    assert {c["name"]: c["dtype"] for c in done.json()["columns"]}["rooms"] == "float"
 
 
 def _submit(client: httpx.Client, dataset: dict[str, Any], **body: Any) -> httpx.Response:

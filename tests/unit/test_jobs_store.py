@@ -201,3 +201,18 @@ def test_a_job_is_found_by_its_idempotency_key(sealed_store: JobStore) -> None:
     assert found is not None and found.job_id == made.job_id
     assert sealed_store.by_key("beta", "key-1") is None
     assert sealed_store.by_key("alpha", "key-2") is None
+
+
+def test_open_jobs_on_a_dataset_are_the_tenants_pending_and_running_ones(
+        store: JobStore) -> None:
+    dataset = REQUEST["dataset_id"]
+    other = {**REQUEST, "dataset_id": str(uuid.uuid4())}
+    pending, running, done = (_create(store, REQUEST) for _ in range(3))
+    store.start_attempt(str(running.job_id), "started")
+    store.complete(str(done.job_id), str(uuid.uuid4()), "ok")
+    _create(store, other)  # another dataset
+    _create(store, REQUEST, tenant="b")  # another tenant's
+    assert store.open_on_dataset(dataset, "a") == (str(pending.job_id), str(running.job_id))
+    store.fail(str(pending.job_id), "cancelled")
+    assert store.open_on_dataset(dataset, "a") == (str(running.job_id),)
+    assert store.open_on_dataset(other["dataset_id"], "b") == ()

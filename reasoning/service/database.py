@@ -70,26 +70,27 @@ jobs = Table(
     Index("jobs_tenant", "tenant", "created_at"),
 )
 
-datasets = Table(
-    "datasets", METADATA,
-    Column("dataset_id", String(36), primary_key=True),
-    Column("tenant", String(64), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("info", Text, nullable=False, comment="the DatasetInfo, as JSON"),
-    Column("stats", Text, comment="each column's ColumnSummary, as JSON (since 0003)"),
-    Column("bytes", BigInteger, comment="size of the stored Parquet (since 0005)"),
-    Index("datasets_tenant", "tenant", "created_at"),
-)
 
-models = Table(
-    "models", METADATA,
-    Column("model_id", String(36), primary_key=True),
-    Column("tenant", String(64), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("card", Text, nullable=False, comment="the ModelCard, as JSON"),
-    Column("bytes", BigInteger, comment="size of the stored pickle (since 0005)"),
-    Index("models_tenant", "tenant", "created_at"),
+
+def _catalog(name: str, key: str, body: str, what: str, artifact: str, *extra: Column) -> Table:
+    """A catalog table: one JSON `body` per stored artifact, by tenant, newest first."""
+    return Table(
+        name, METADATA,
+        Column(key, String(36), primary_key=True),
+        Column("tenant", String(64), nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column(body, Text, nullable=False, comment=f"the {what}, as JSON"),
+        *extra,
+        Column("bytes", BigInteger, comment=f"size of the stored {artifact} (since 0005)"),
+        Index(f"{name}_tenant", "tenant", "created_at"),
+    )
+
+
+datasets = _catalog(
+    "datasets", "dataset_id", "info", "DatasetInfo", "Parquet",
+    Column("stats", Text, comment="each column's ColumnSummary, as JSON (since 0003)"),
 )
+models = _catalog("models", "model_id", "card", "ModelCard", "pickle")
 
 api_keys = Table(
     "api_keys", METADATA,

@@ -10,10 +10,12 @@ JobManager actor (the one writer of job state) and scoring to the ModelPredictor
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import ray
 from ray import serve
+from ray.exceptions import RayError
 from ray.serve.handle import DeploymentHandle
 
 from actors.job_manager import job_manager
@@ -30,6 +32,9 @@ from serve_app.service import Service
 from serve_app.settings import Settings
 
 log = logging.getLogger(__name__)
+PROMPT = 3.0
+"""Seconds the constructor gives the JobManager's pool before it lets requests in with
+503s and waits for the pool in a thread (a pool already up answers in milliseconds)."""
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
@@ -46,46 +51,69 @@ class ReasoningIngress(Service):
         check_bind(self.settings.model_copy(update={"host": listen}))
         keep_private()
         self.predictor = predictor
-        # Serve routes requests here once this constructor returns: what takes time (the
-        # store's migrations, the JobManager and its pool) happens in a thread, and until
-        # it is done every request gets a 503 with Retry-After (serve_app.readiness). The
+        # Serve routes requests here once this constructor returns, so it opens the stores
+        # and reaches the JobManager first (a second or so): a replica Serve adds to a
+        # running service (a restart, autoscaling) then answers at once. Only the JobManager's
+        # pool, which takes up to POOL_WAIT on a first start, is waited for in a thread;
+        # until then every request gets a 503 with Retry-After (serve_app.readiness). The
         # routes find this Service in the app's state (serve_app.routes.dependencies).
-        rest.api.state.waiting = "the service is starting; try again in a moment"
-        rest.api.state.service = self
+        state = rest.api.state
+        state.waiting = "the service is starting; try again in a moment"
+        state.service = self
         self._failed: BaseException | None = None
-        threading.Thread(target=self._start, args=(listen,), name="ingress-start",
+        if not self._attempt(self._open, listen):
+            return
+        try:
+            # (The JobManager may itself be starting, or restarting: the outer bound.)
+            up = bool(ray.get(self.manager.ready.remote(PROMPT), timeout=2 * PROMPT))
+        except RayError:
+            up = False
+        if up:
+            state.waiting = None
+            return
+        state.waiting = "the service is starting its job runners; try again in a moment"
+        threading.Thread(target=self._attempt, args=(self._await_pool,), name="ingress-start",
                          daemon=True).start()
 
-    def _start(self, listen: str) -> None:
-        """Open the stores, reach the JobManager and wait for its pool, then let requests in."""
+    def _open(self, listen: str) -> None:
+        """Open the stores (migrating them if need be) and reach the JobManager."""
         state = rest.api.state
+        stores = self.settings.stores()
+        # `reasoning serve` migrated already; an app deployed from a Serve config was not.
+        stores.upgrade()
+        self.datasets, self.models = stores.datasets(), stores.models()
+        self.engine = stores.engine()
+        self.jobs = stores.jobs()
+        self.manager = job_manager(
+            stores, self.settings.max_running_jobs, self.settings.distill_options(),
+            self.settings.job_limits(),
+        )
+        self.auth = Authenticator(self.settings)
+        state.authenticator = self.auth
+        state.gate_policy = GatePolicy.of(self.auth, listen, self.settings.allowed_hosts)
+        state.body_limits = BodyLimits(
+            self.settings.max_json_bytes, self.settings.max_upload_bytes,
+            self.settings.max_json_depth,
+        )
+
+    def _await_pool(self) -> None:
+        """Let requests in once the JobManager's runners are up (or POOL_WAIT has passed)."""
+        if not ray.get(self.manager.ready.remote(POOL_WAIT)):
+            log.warning("the job pool was not up after %.0f s; jobs will wait for it",
+                        POOL_WAIT)
+        rest.api.state.waiting = None
+
+    def _attempt(self, step: Callable[..., None], *args: Any) -> bool:
+        """Run a start-up step; a failure is said in every answer and to Serve's health
+        check (which replaces the replica), not raised into Serve's constructor call."""
         try:
-            stores = self.settings.stores()
-            # `reasoning serve` migrated already; an app deployed from a Serve config was not.
-            stores.upgrade()
-            self.datasets, self.models = stores.datasets(), stores.models()
-            self.engine = stores.engine()
-            self.jobs = stores.jobs()
-            self.manager = job_manager(
-                stores, self.settings.max_running_jobs, self.settings.distill_options(),
-                self.settings.job_limits(),
-            )
-            self.auth = Authenticator(self.settings)
-            state.authenticator = self.auth
-            state.gate_policy = GatePolicy.of(self.auth, listen, self.settings.allowed_hosts)
-            state.body_limits = BodyLimits(
-                self.settings.max_json_bytes, self.settings.max_upload_bytes,
-                self.settings.max_json_depth,
-            )
-            state.waiting = "the service is starting its job runners; try again in a moment"
-            if not ray.get(self.manager.ready.remote(POOL_WAIT)):
-                log.warning("the job pool was not up after %.0f s; jobs will wait for it",
-                            POOL_WAIT)
-            state.waiting = None
+            step(*args)
+            return True
         except BaseException as err:  # noqa: BLE001 - said in every answer, and to Serve
             log.exception("the ingress could not start")
             self._failed = err
-            state.waiting = f"the service could not start: {err}"
+            rest.api.state.waiting = f"the service could not start: {err}"
+            return False
 
     def check_health(self) -> None:
         """Serve's health check: a replica that could not start is replaced."""

@@ -1,8 +1,8 @@
 """The service's own answer while it starts: a 503 problem with Retry-After.
 
-Serve routes requests to the ingress as soon as its replica runs; the replica then
-migrates the metadata store and waits for the JobManager's pool in a thread
-(`ReasoningIngress._start`). Until that is done every request gets this answer, which
+Serve routes requests to the ingress as soon as its replica's constructor returns; on a
+first start the JobManager's pool is not up yet, and the replica waits for it in a thread
+(`ReasoningIngress._await_pool`). Until then every request gets this answer, which
 clients and load balancers know how to wait on, rather than a hang or Serve's plain-text
 404 for a route it does not know yet.
 """

@@ -74,12 +74,17 @@ class ClusterService:
             ],
             self.env,
         )
+        # Up when `reasoning serve` says so: Serve has then every ingress replica running
+        # (one /healthz answer comes from one replica, and the other may still be starting
+        # and answer 503) and the JobManager's pool is ready.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                said = Path(self.process.log).read_text(errors="replace")  # type: ignore[attr-defined]
+                if ("reasoning service on" in said
+                        and httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200):
                     return
             except httpx.HTTPError:
                 pass
@@ -262,6 +267,8 @@ def test_a_service_restart_keeps_jobs_models_and_keys_and_finishes_the_job(
         wait_for(client, job_id, lambda job: job["stage"] == "synth_gen", JOB_WAIT)
         service.stop()
         service.start()
+        # Up means up on every ingress replica: none answers "starting" any more.
+        assert {httpx.get(f"{service.url}/healthz").status_code for _ in range(20)} == {200}
         teacher.gate.set()
         # A new access token from the same API key: keys and the secret survived.
         token = login(service.url, service.key)["access_token"]  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from reasoning.distill import TeacherTargets
 from reasoning.munge import munge_shard, neighbour_index, shard
 from reasoning.service.egress import EgressPolicy
 from reasoning.service.stores import Stores
-from reasoning.teachers import HttpTeacher, TeacherAnswer, TeacherError
+from reasoning.teachers import HttpTeacher, TeacherAnswer, TeacherError, shown_url
 from reasoning.training import JobFailure, PreparedData
 
 BATCH_ROWS = 1024
@@ -57,10 +57,10 @@ class TeacherSpec:
                            **kwargs)
 
     def describe(self) -> dict[str, Any]:
-        """For the model card: never the headers, which may hold credentials."""
+        """For the model card: never the headers, nor credentials in the URL."""
         if self.model_id:
             return {"kind": "model", "model_id": self.model_id}
-        return {"kind": "url", "url": self.url}
+        return {"kind": "url", "url": shown_url(self.url or "")}
 
 
 @dataclass(frozen=True)

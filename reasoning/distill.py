@@ -19,7 +19,7 @@ from reasoning.metrics import evaluate
 from reasoning.model import ReasoningModel
 from reasoning.schemas import Metrics
 from reasoning.targets import teacher_logits
-from reasoning.teachers import HttpTeacher
+from reasoning.teachers import HttpTeacher, shown_url
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,7 @@ def diffmodel_fit(
     targets = TeacherTargets(
         X_fit=X.iloc[:n_fit], t_fit=answer.values[:n_fit], t_val=answer.values[:0],
         t_test=t_test, classes=classes, n_synthetic=0,
-        teacher={"kind": "diffmodel", "url": teacher.url, "grads_url": grads_url},
+        teacher={"kind": "diffmodel", "url": shown_url(teacher.url),
+                 "grads_url": shown_url(grads_url)},
     )
     return student, metrics, targets

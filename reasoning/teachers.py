@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -24,6 +25,20 @@ from reasoning.jsonable import json_scalar
 from reasoning.service.egress import EgressPolicy, GuardedTransport, refusal_of
 
 QUOTE_LIMIT = 300
+MASK = "***"
+
+
+def shown_url(url: str) -> str:
+    """A teacher's URL as a model card, a report or a job's message shows it. Headers are
+    never shown (they are sealed), but a URL can carry credentials too, as a password or a
+    query value (`?api_key=…`): those are masked, the endpoint stays readable."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(key, MASK) for key, _ in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class TeacherError(Exception):
@@ -190,7 +205,7 @@ class HttpTeacher:
                     return await self._post_once(client, url, payload)
         except _Transient as last:
             raise TeacherError(
-                f"the teacher at {url} failed {self.retries + 1} times; last: {last}"
+                f"the teacher at {shown_url(url)} failed {self.retries + 1} times; last: {last}"
             ) from None
 
     async def _post_once(self, client: httpx.AsyncClient, url: str, payload: dict) -> Any:
@@ -201,17 +216,19 @@ class HttpTeacher:
         except httpx.TransportError as err:
             refused = refusal_of(err)
             if refused:
-                raise TeacherError(f"refused to call {url}: {refused}") from None
+                raise TeacherError(f"refused to call {shown_url(url)}: {refused}") from None
             raise _Transient(f"could not connect ({type(err).__name__}: {err})") from None
         if status >= 500:
             raise _Transient(f"HTTP {status}: {_quote(text)}")
         if status >= 300:
-            raise TeacherError(f"the teacher at {url} answered HTTP {status}: {_quote(text)}")
+            raise TeacherError(
+                f"the teacher at {shown_url(url)} answered HTTP {status}: {_quote(text)}"
+            )
         try:
             return json.loads(text)
         except ValueError:
             raise TeacherError(
-                f"the teacher at {url} answered with invalid JSON: {_quote(text)}"
+                f"the teacher at {shown_url(url)} answered with invalid JSON: {_quote(text)}"
             ) from None
 
     async def _send(self, client: httpx.AsyncClient, url: str, payload: dict) -> tuple[int, str]:
@@ -222,7 +239,7 @@ class HttpTeacher:
                 body += chunk
                 if len(body) > self.max_response_bytes:
                     raise TeacherError(
-                        f"the teacher at {url} answered with more than "
+                        f"the teacher at {shown_url(url)} answered with more than "
                         f"{self.max_response_bytes:,} bytes"
                     )
             return response.status_code, body.decode(response.encoding or "utf-8", "replace")

@@ -16,6 +16,7 @@ from reasoning.teachers import (
     frame_payload,
     parse_jacobians,
     parse_predictions,
+    shown_url,
 )
 from tests.teacher_server import TeacherServer, house_price
 
@@ -123,6 +124,31 @@ def test_faults_fail_with_the_teachers_words(server: TeacherServer, path, words)
     with pytest.raises(TeacherError) as caught:
         teacher.predict(FRAME)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://t.example/v1/predict", "https://t.example/v1/predict"),
+        ("https://bob:s3cret@t.example:8443/p?api_key=abc&v=2#top",
+         "https://bob:***@t.example:8443/p?api_key=***&v=***#top"),
+        ("http://t.example/p?token", "http://t.example/p?token=***"),
+        ("http://bob@t.example/p", "http://bob@t.example/p"),
+    ],
+)
+def test_a_url_is_shown_without_what_may_be_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+def test_a_teachers_error_names_its_url_without_the_credentials_in_it(
+    server: TeacherServer,
+) -> None:
+    teacher = HttpTeacher(f"{server.url}/reject/predict?api_key=hunter2", retries=0,
+                          policy=LOOPBACK)
+    with pytest.raises(TeacherError) as caught:
+        teacher.predict(FRAME)
+    assert f"{server.url}/reject/predict?api_key=*** answered HTTP 400" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
 
 
 def test_connection_refused_is_retried_then_fails() -> None:

@@ -60,7 +60,8 @@ class ArtifactStore:
     def put(self, key: str, data: bytes) -> None:
         """Write one object whole or not at all (the one way the dataset store and the model
         registry write). On S3 an object appears only once its upload completes; locally
-        the bytes go to a temporary name, are fsynced, and are renamed into place."""
+        the bytes go to a temporary name, are fsynced, and are renamed into place, and the
+        folder is fsynced so that the rename outlasts a power cut."""
         path = self.path(key)
         if not self.local:
             with self.filesystem.open_output_stream(path) as out:
@@ -79,6 +80,13 @@ class ArtifactStore:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+        # The rename itself is durable only once its folder is synced; the catalog row that
+        # makes the object visible commits next, and must never outlive a lost file.
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def get(self, key: str) -> bytes:
         """The object's bytes; KeyError if there is none."""

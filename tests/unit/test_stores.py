@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -150,6 +151,23 @@ def test_a_retype_that_fails_midway_leaves_the_old_dataset_whole(
         datasets.retype(info.dataset_id, info.tenant, DatasetPatch(dtypes={"rooms": "float"}))
     assert _files(stores.artifacts) == [path] and path.read_bytes() == before
     assert datasets.get(info.dataset_id) == info
+
+
+def test_a_local_write_syncs_the_file_then_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename is on disk before `put` returns, so the catalog row committed after it
+    never names a file a power cut took back."""
+    synced: list[bool] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ArtifactStore(str(tmp_path / "a")).put("x/y.bin", b"123")
+    assert synced == [False, True]  # the file's bytes, then the folder holding the rename
 
 
 def test_local_artifacts_appear_whole(tmp_path: Path) -> None:

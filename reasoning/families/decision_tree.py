@@ -112,7 +112,13 @@ class TreeCore(FittedCore):
 
 
 def _fmt_number(x: float) -> str:
-    return f"{x:.10g}"
+    """The shortest text of the threshold as a float32. The tree splits float32 features
+    at midpoints computed in float64 (between 0.1 and 0.2: 0.1500000022), and the data
+    cannot tell the two apart, so a person is shown 0.15."""
+    value = np.float32(x)
+    if value == 0 or 1e-4 <= abs(value) < 1e16:
+        return np.format_float_positional(value, trim="-")
+    return np.format_float_scientific(value, trim="-")
 
 
 def _fmt_bound(x: float, dtype: str) -> str:

@@ -285,6 +285,17 @@ def test_tree_rule_text() -> None:
     assert rules[2].startswith("age is missing and color")
 
 
+def test_tree_rules_show_thresholds_without_float32_noise() -> None:
+    """Features of tenths split between two float32s: the rule says 0.15, not 0.1500000022."""
+    X = pd.DataFrame({"ratio": np.tile([0.1, 0.2], 20), "big": np.repeat([1e6, 3e6], 20)})
+    y = 10.0 * (X["ratio"] > 0.15) + 1.0 * (X["big"] > 2e6)
+    model = ReasoningModel("decision_tree", params={"max_depth": 2, "min_samples_leaf": 1})
+    model.fit(X, y)
+    rules = {r["rule"] for r in model.explain(X)}
+    assert rules == {f"ratio {op} 0.15 and big {side} 2000000" for op, side in
+                     [("<=", "<="), ("<=", ">"), (">", "<="), (">", ">")]}, rules
+
+
 def test_tree_rule_text_for_timestamps_and_booleans() -> None:
     X, _ = _step_frame()
     y = 3.0 * (X["signup"] >= pd.Timestamp("2021-01-01")).to_numpy() + 1.0 * X["member"]

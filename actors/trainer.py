@@ -21,7 +21,7 @@ from ray.tune.search import BasicVariantGenerator
 
 from actors import lower_priority
 from reasoning.schemas import Trial
-from reasoning.training import PreparedData, score_trial
+from reasoning.training import PreparedData, score_trial, scored_trial
 from tune_configs import search_space
 
 TRIAL_CPUS = 1
@@ -133,9 +133,7 @@ def _settled(chosen: dict[str, Any], ref: ray.ObjectRef) -> Trial:
     except RayError as err:  # the fit raised, the task was cancelled, or retries ran out
         return Trial(family=chosen["family"], params=chosen["params"], score=None,
                      error=_last_line(err))
-    ok = score is not None and math.isfinite(score)
-    return Trial(family=chosen["family"], params=chosen["params"],
-                 score=float(score) if ok else None, node=node)
+    return scored_trial(chosen["family"], chosen["params"], score, node)
 
 
 def _cluster_cpus() -> int:

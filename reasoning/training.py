@@ -177,6 +177,16 @@ def score_trial(
     return loss if math.isfinite(loss) else float("inf")
 
 
+def scored_trial(family: str, params: dict[str, Any], score: float | None,
+                 node: str | None) -> Trial:
+    """A finished trial as the card keeps it. A loss that is not finite (the fit diverged)
+    has no score to rank by, and says so rather than looking like a score never reported."""
+    if score is None or not math.isfinite(score):
+        return Trial(family=family, params=params, score=None, node=node,
+                     error=f"its validation loss was {score} (the fit diverged)")
+    return Trial(family=family, params=params, score=float(score), node=node)
+
+
 def best_trial(trials: list[Trial]) -> Trial:
     """The lowest score; ties go to the earlier trial so the choice is reproducible."""
     scored = [(t.score, i) for i, t in enumerate(trials)

@@ -18,6 +18,7 @@ from reasoning.training import (
     finalize,
     prepare,
     score_trial,
+    scored_trial,
 )
 
 FRAME = houses(400, seed=2)
@@ -99,6 +100,15 @@ def test_best_trial_ignores_failures_and_prefers_the_earliest_tie() -> None:
     assert best_trial(trials).params == {"a": 2}
     with pytest.raises(JobFailure, match="boom"):
         best_trial(trials[:1])
+
+
+@pytest.mark.parametrize("loss", [math.inf, math.nan, None])
+def test_a_trial_without_a_finite_loss_says_why(loss: float | None) -> None:
+    trial = scored_trial("gam", {"a": 1}, loss, "10.0.0.2")
+    assert trial.score is None and trial.node == "10.0.0.2"
+    assert trial.error == f"its validation loss was {loss} (the fit diverged)"
+    assert scored_trial("gam", {"a": 1}, 0.5, None).model_dump(exclude={"params"}) == {
+        "family": "gam", "score": 0.5, "error": None, "node": None}
 
 
 def test_same_inputs_give_the_same_model() -> None:

@@ -9,14 +9,21 @@ import argparse
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
-from reasoning.service.stores import keep_private
 from serve_app import commands
 from serve_app.commands import add_commands
-from serve_app.settings import Settings
+
+# The service's own modules (stores, settings, Ray) are imported by the commands that run
+# it, not here: a command that talks to a running service then starts in about a second
+# instead of four (scikit-learn, FastAPI and SQLAlchemy are not needed for a REST call).
+if TYPE_CHECKING:
+    from serve_app.settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from serve_app.settings import Settings
+
     given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     return Settings(**given)
 
@@ -157,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "run"):  # a command that talks to a running service
         return commands.run(args)
+    from reasoning.service.stores import keep_private
+
     keep_private()  # the service's commands make the home's files: its user's alone
     try:
         settings = _settings(args)

@@ -1,8 +1,8 @@
 """Registry of model families: one module per family, registered here.
 
 Plugging one in: its module (a `Family`), an instance in the registration loop below, its
-name in `REASONING_FAMILIES` or `SAME_SERVER_FAMILIES`, and a search space in
-`tune_configs/`.
+name in `reasoning.family_names` (and in `DIFFERENTIABLE_FAMILIES` if it is), and a search
+space in `tune_configs/`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ from reasoning.families.linear import LinearFamily
 from reasoning.families.mlp import MlpFamily
 from reasoning.families.random_forest import RandomForestFamily
 from reasoning.families.xgboost import XGBoostFamily
+from reasoning.family_names import (
+    ALL_FAMILIES,
+    REASONING_FAMILIES,
+    SAME_SERVER_FAMILIES,
+    differentiable_families,
+)
 
 FAMILIES: dict[str, Family] = {}
 """Every family this server can fit: the reasoning ones and same-server black boxes."""
 
-REASONING_FAMILIES: tuple[str, ...] = ("linear", "gam", "decision_tree", "xgboost")
-"""Families allowed in ``model_types`` of /v1/reasoning/fit."""
-
-SAME_SERVER_FAMILIES: tuple[str, ...] = ("random_forest", "mlp")
-"""Black boxes for /v1/models/fit only (future teachers); they still explain themselves."""
-
 
 def register_family(family: Family) -> Family:
-    """Add a family under its name (a later module calls this for itself)."""
+    """Add a family under its name (which `reasoning.family_names` must list too)."""
     if family.name in FAMILIES:
         raise ValueError(f"family {family.name!r} is already registered")
     FAMILIES[family.name] = family
@@ -48,12 +48,6 @@ def is_differentiable(name: str) -> bool:
     return get_family(name).differentiable
 
 
-def differentiable_families(among: tuple[str, ...] | None = None) -> list[str]:
-    """The differentiable families (of `among`, default all), for messages and documents."""
-    names = tuple(FAMILIES) if among is None else among
-    return [name for name in names if is_differentiable(name)]
-
-
 for _family in (
     LinearFamily(),
     GamFamily(),
@@ -63,6 +57,9 @@ for _family in (
     MlpFamily(),
 ):
     register_family(_family)
+if tuple(FAMILIES) != ALL_FAMILIES:
+    raise ImportError(f"registered families {list(FAMILIES)} differ from "
+                      f"reasoning.family_names {list(ALL_FAMILIES)}")
 
 __all__ = [
     "FAMILIES",

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.special import expit, softmax
 
 from reasoning.encoding import DesignColumn, NumericMode, TableEncoder
+from reasoning.family_names import DIFFERENTIABLE_FAMILIES
 
 TaskKind = Literal["regression", "classification"]
 TASK_KINDS: tuple[str, ...] = ("regression", "classification")
@@ -131,9 +132,13 @@ class Family(ABC):
     """A model family: its name, defaults, encoding, and how to fit a core."""
 
     name: ClassVar[str]
-    differentiable: ClassVar[bool]
     numeric_encoding: ClassVar[NumericMode]
     defaults: ClassVar[Mapping[str, Any]]
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether it can be a DiffModel: said once, by name, in `reasoning.family_names`."""
+        return self.name in DIFFERENTIABLE_FAMILIES
 
     def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults overlaid with ``params``; unknown names are an error, types follow defaults.

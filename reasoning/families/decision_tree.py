@@ -172,7 +172,6 @@ class DecisionTreeFamily(Family):
     """sklearn CART on the "raw" encoding (it routes NaN itself), kept shallow to stay readable."""
 
     name: ClassVar[str] = "decision_tree"
-    differentiable: ClassVar[bool] = False
     numeric_encoding: ClassVar[NumericMode] = "raw"
     defaults: ClassVar[Mapping[str, Any]] = {"max_depth": 4, "min_samples_leaf": 5}
 

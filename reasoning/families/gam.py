@@ -36,7 +36,6 @@ class GamFamily(LinearFamily):
     ``n_pairs`` how many interaction terms may be added (0: purely additive)."""
 
     name: ClassVar[str] = "gam"
-    differentiable: ClassVar[bool] = True
     numeric_encoding: ClassVar[NumericMode] = "spline"
     defaults: ClassVar[Mapping[str, Any]] = {"alpha": 1.0, "n_knots": 6, "n_pairs": 0}
 

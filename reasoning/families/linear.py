@@ -61,7 +61,6 @@ class LinearFamily(Family):
     """Ridge(alpha) for regression, LogisticRegression(C=1/alpha) for classification."""
 
     name: ClassVar[str] = "linear"
-    differentiable: ClassVar[bool] = True
     numeric_encoding: ClassVar[NumericMode] = "standard"
     defaults: ClassVar[Mapping[str, Any]] = {"alpha": 1.0}
 

@@ -161,7 +161,6 @@ class MlpFamily(Family):
     """sklearn MLP (adam, no early stopping, seeded) on the "standard" encoding."""
 
     name: ClassVar[str] = "mlp"
-    differentiable: ClassVar[bool] = True
     numeric_encoding: ClassVar[NumericMode] = "standard"
     defaults: ClassVar[Mapping[str, Any]] = {
         "hidden_layer_sizes": (32,),

@@ -103,7 +103,6 @@ class RandomForestFamily(Family):
     """sklearn random forest on the "raw" encoding (it routes NaN itself), on one thread."""
 
     name: ClassVar[str] = "random_forest"
-    differentiable: ClassVar[bool] = False
     numeric_encoding: ClassVar[NumericMode] = "raw"
     defaults: ClassVar[Mapping[str, Any]] = {
         "n_estimators": 100,

@@ -66,7 +66,6 @@ class XGBoostFamily(Family):
     """XGBRegressor / XGBClassifier with the hist method on one thread (deterministic)."""
 
     name: ClassVar[str] = "xgboost"
-    differentiable: ClassVar[bool] = False
     numeric_encoding: ClassVar[NumericMode] = "raw"
     defaults: ClassVar[Mapping[str, Any]] = {
         "n_estimators": 200,

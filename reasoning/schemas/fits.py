@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from reasoning.families import FAMILIES, REASONING_FAMILIES, differentiable_families
+from reasoning.family_names import ALL_FAMILIES, REASONING_FAMILIES, differentiable_families
 from reasoning.schemas.datasets import DataWarning
 from reasoning.schemas.filters import MAX_FILTER_LEAVES, Filter, filter_leaves
 from reasoning.schemas.jobs import JobStatus
@@ -101,7 +101,7 @@ else:
     ReasoningFamilies = family_list(
         REASONING_FAMILIES, max_items=1,
         too_many="reasoning.fit pins the surrogate family, so at most one entry is accepted")
-    AnyFamilies = family_list(list(FAMILIES))
+    AnyFamilies = family_list(list(ALL_FAMILIES))
 MODEL_TYPES = "Candidate model-family identifiers."
 
 
